@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+// GLMRuntime: a CPU inference runtime for the GLM model family.
+// Layout (fixed): CKernels (C SIMD kernels) -> KernelBridge (safe Swift views)
+// -> Plugins (kernel registry) -> GLMRuntime (models) -> glm-run (CLI).
+import PackageDescription
+
+let package = Package(
+    name: "GLMRuntime",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "glm-run", targets: ["glm-run"]),
+        .library(name: "GLMRuntime", targets: ["GLMRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenMP and hwloc flags stay inside this target. Debian's libomp-dev
+        // provides libomp5.so on the default library path; hwloc links as -lhwloc.
+        // The kernels are always optimised: a SIMD library at -O0 tests nothing useful.
+        .target(
+            name: "CKernels",
+            cSettings: [
+                .unsafeFlags(["-fopenmp", "-O2", "-Wall", "-Wno-unknown-pragmas"]),
+            ],
+            linkerSettings: [
+                .linkedLibrary("omp5"),
+                .linkedLibrary("hwloc"),
+                .linkedLibrary("m"),
+            ]
+        ),
+        .target(name: "KernelBridge", dependencies: ["CKernels"]),
+        .target(name: "Plugins", dependencies: ["KernelBridge"]),
+        .target(name: "GLMRuntime", dependencies: ["KernelBridge", "Plugins"]),
+        .executableTarget(
+            name: "glm-run",
+            dependencies: [
+                "GLMRuntime", "KernelBridge", "Plugins",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "KernelTests",
+            dependencies: ["KernelBridge", "GLMRuntime"],
+            exclude: ["Fixtures"]
+        ),
+    ]
+)

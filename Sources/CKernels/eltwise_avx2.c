@@ -1,0 +1,178 @@
+/*
+ * eltwise_avx2.c — AVX2/FMA element-wise kernels, one pass over memory where
+ * the math allows: residual + LayerNorm in two passes (sum and sum of squares
+ * in FP32 lanes, then normalise), GeGLU and GeLU with vector erf / tanh, RoPE
+ * with each token's cos/sin computed once and shared by all its heads.
+ */
+#include "internal.h"
+#include "simd_avx2.h"
+#include <math.h>
+
+#if GLMK_X86
+
+GLMK_AVX2 static void layernorm_row(float *o, const float *x, float alpha, const float *y, const float *gamma,
+                                    const float *beta, int64_t n, float eps) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    // pass 1: h = x * alpha + y, mean. Shifted by the first value so the
+    // one-pass variance keeps its precision when the mean is large.
+    const float shift = x[0] * alpha + (y ? y[0] : 0.0f);
+    const __m256 vshift = _mm256_set1_ps(shift);
+    __m256 s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 h = _mm256_mul_ps(_mm256_loadu_ps(x + i), va);
+        if (y) h = _mm256_add_ps(h, _mm256_loadu_ps(y + i));
+        const __m256 d = _mm256_sub_ps(h, vshift);
+        s1 = _mm256_add_ps(s1, d);
+        s2 = _mm256_fmadd_ps(d, d, s2);
+    }
+    float sum = glmk_hsum256(s1), sumsq = glmk_hsum256(s2);
+    for (; i < n; i++) {
+        const float d = x[i] * alpha + (y ? y[i] : 0.0f) - shift;
+        sum += d;
+        sumsq += d * d;
+    }
+    const float mean_d = sum / (float)n;
+    const float var = fmaxf(sumsq / (float)n - mean_d * mean_d, 0.0f);
+    const float mean = shift + mean_d;
+    const float inv = 1.0f / sqrtf(var + eps);
+    const __m256 vmean = _mm256_set1_ps(mean), vinv = _mm256_set1_ps(inv);
+    // pass 2: normalise; h is recomputed rather than stored so `out` may alias x or y
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 h = _mm256_mul_ps(_mm256_loadu_ps(x + i), va);
+        if (y) h = _mm256_add_ps(h, _mm256_loadu_ps(y + i));
+        const __m256 norm = _mm256_mul_ps(_mm256_sub_ps(h, vmean), vinv);
+        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(norm, _mm256_loadu_ps(gamma + i), _mm256_loadu_ps(beta + i)));
+    }
+    for (; i < n; i++) o[i] = (x[i] * alpha + (y ? y[i] : 0.0f) - mean) * inv * gamma[i] + beta[i];
+}
+
+glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha, const float *y,
+                                         const float *gamma, const float *beta, int64_t rows, int64_t n, float eps) {
+    if (!out || !x || !gamma || !beta || rows <= 0 || n <= 0) return GLMK_ERR_INVALID_ARGUMENT;
+#pragma omp parallel for schedule(static) if (rows * n >= 65536)
+    for (int64_t r = 0; r < rows; r++)
+        layernorm_row(out + r * n, x + r * n, alpha, y ? y + r * n : NULL, gamma, beta, n, eps);
+    return GLMK_OK;
+}
+
+GLMK_AVX2_INLINE __m256 gelu_erf256(__m256 v) {
+    const __m256 e = glmk_erf256(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+GLMK_AVX2_INLINE __m256 gelu_tanh256(__m256 v) {
+    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), glmk_tanh256(inner)));
+}
+
+GLMK_AVX2 static void geglu_row(float *o, const float *u, const float *bias, int64_t inner) {
+    int64_t i = 0;
+    for (; i + 8 <= inner; i += 8) {
+        __m256 x1 = _mm256_loadu_ps(u + i), x2 = _mm256_loadu_ps(u + inner + i);
+        if (bias) {
+            x1 = _mm256_add_ps(x1, _mm256_loadu_ps(bias + i));
+            x2 = _mm256_add_ps(x2, _mm256_loadu_ps(bias + inner + i));
+        }
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(x1, gelu_erf256(x2)));
+    }
+    if (i < inner) {
+        // the tail goes through the same vector math on a padded copy
+        float a[8] = {0}, b[8] = {0}, r[8];
+        for (int64_t j = i; j < inner; j++) {
+            a[j - i] = u[j] + (bias ? bias[j] : 0.0f);
+            b[j - i] = u[inner + j] + (bias ? bias[inner + j] : 0.0f);
+        }
+        _mm256_storeu_ps(r, _mm256_mul_ps(_mm256_loadu_ps(a), gelu_erf256(_mm256_loadu_ps(b))));
+        for (int64_t j = i; j < inner; j++) o[j] = r[j - i];
+    }
+}
+
+glmk_status glmk_bias_geglu_avx2(float *out, const float *u, const float *bias, int64_t rows, int64_t inner) {
+    if (!out || !u || rows <= 0 || inner <= 0) return GLMK_ERR_INVALID_ARGUMENT;
+#pragma omp parallel for schedule(static) if (rows * inner >= 65536)
+    for (int64_t r = 0; r < rows; r++) geglu_row(out + r * inner, u + r * 2 * inner, bias, inner);
+    return GLMK_OK;
+}
+
+GLMK_AVX2 static void gelu_row(float *o, const float *x, const float *bias, int64_t n, glmk_gelu_form form) {
+    int64_t i = 0;
+    for (; i < n; i += 8) {
+        const int64_t count = n - i < 8 ? n - i : 8;
+        __m256 v;
+        float pad[8] = {0};
+        if (count == 8) {
+            v = _mm256_loadu_ps(x + i);
+            if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+        } else {
+            for (int64_t j = 0; j < count; j++) pad[j] = x[i + j] + (bias ? bias[i + j] : 0.0f);
+            v = _mm256_loadu_ps(pad);
+        }
+        const __m256 g = form == GLMK_GELU_ERF ? gelu_erf256(v) : gelu_tanh256(v);
+        if (count == 8) {
+            _mm256_storeu_ps(o + i, g);
+        } else {
+            _mm256_storeu_ps(pad, g);
+            for (int64_t j = 0; j < count; j++) o[i + j] = pad[j];
+        }
+    }
+}
+
+glmk_status glmk_bias_gelu_avx2(float *out, const float *x, const float *bias, int64_t rows, int64_t n,
+                                glmk_gelu_form form) {
+    if (!out || !x || rows <= 0 || n <= 0) return GLMK_ERR_INVALID_ARGUMENT;
+    if (form != GLMK_GELU_ERF && form != GLMK_GELU_TANH) return GLMK_ERR_INVALID_ARGUMENT;
+#pragma omp parallel for schedule(static) if (rows * n >= 65536)
+    for (int64_t r = 0; r < rows; r++) gelu_row(out + r * n, x + r * n, bias, n, form);
+    return GLMK_OK;
+}
+
+// MARK: - RoPE
+
+/// cos/sin of fp32(position * inv_freq[i]) for i < half, as the reference's tables.
+static void rope_table(float *c, float *s, int32_t position, const float *inv_freq, int64_t half) {
+    for (int64_t i = 0; i < half; i++) {
+        const float angle = (float)position * inv_freq[i];
+        c[i] = cosf(angle);
+        s[i] = sinf(angle);
+    }
+}
+
+GLMK_AVX2 static void rotate_half(float *v, int64_t dim, const float *c, const float *s) {
+    const int64_t half = dim / 2;
+    int64_t i = 0;
+    for (; i + 8 <= half; i += 8) {
+        const __m256 x1 = _mm256_loadu_ps(v + i), x2 = _mm256_loadu_ps(v + half + i);
+        const __m256 vc = _mm256_loadu_ps(c + i), vs = _mm256_loadu_ps(s + i);
+        _mm256_storeu_ps(v + i, _mm256_fmsub_ps(x1, vc, _mm256_mul_ps(x2, vs)));
+        _mm256_storeu_ps(v + half + i, _mm256_fmadd_ps(x2, vc, _mm256_mul_ps(x1, vs)));
+    }
+    for (; i < half; i++) {
+        const float x1 = v[i], x2 = v[half + i];
+        v[i] = x1 * c[i] - x2 * s[i];
+        v[half + i] = x2 * c[i] + x1 * s[i];
+    }
+}
+
+glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t *positions,
+                           const int32_t *block_positions, const float *inv_freq) {
+    const glmk_status status = glmk_check_rope(x, shape, positions, block_positions, inv_freq);
+    if (status != GLMK_OK) return status;
+    const int64_t rot = shape->two_d ? shape->head_dim / 2 : shape->head_dim;
+#pragma omp parallel for schedule(static) if (shape->tokens * shape->heads * shape->head_dim >= 65536)
+    for (int64_t t = 0; t < shape->tokens; t++) {
+        float c1[GLMK_MAX_HEAD_DIM / 2], s1[GLMK_MAX_HEAD_DIM / 2];
+        float c2[GLMK_MAX_HEAD_DIM / 4], s2[GLMK_MAX_HEAD_DIM / 4];
+        rope_table(c1, s1, positions[t], inv_freq, rot / 2);
+        if (shape->two_d) rope_table(c2, s2, block_positions[t], inv_freq, rot / 2);
+        for (int64_t h = 0; h < shape->heads; h++) {
+            float *v = x + t * shape->token_stride + h * shape->head_stride;
+            rotate_half(v, rot, c1, s1);
+            if (shape->two_d) rotate_half(v + rot, rot, c2, s2);
+        }
+    }
+    return GLMK_OK;
+}
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * internal.h — helpers shared by the kernel files; not part of the public API.
+ */
+#ifndef GLMK_INTERNAL_H
+#define GLMK_INTERNAL_H
+
+#include "glm_kernels.h"
+#include <string.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define GLMK_X86 1
+#else
+#define GLMK_X86 0
+#endif
+
+// MARK: - OpenMP
+// Debian's libomp-dev installs omp.h in a clang-version folder that Swift's own
+// clang does not search, so when it is not on the include path we declare the
+// four runtime calls we use ourselves; they are the stable OpenMP C API.
+#if defined(__has_include)
+#if __has_include(<omp.h>)
+#include <omp.h>
+#define GLMK_HAVE_OMP_H 1
+#endif
+#endif
+#ifndef GLMK_HAVE_OMP_H
+int omp_get_max_threads(void);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+void omp_set_num_threads(int);
+#endif
+
+// MARK: - GGUF block layouts
+
+#define GLMK_QK 32 // elements per Q8_0 / Q4_0 block
+
+typedef struct {
+    uint16_t d;           // fp16 scale
+    int8_t qs[GLMK_QK];   // w = d * qs
+} glmk_block_q8_0;
+
+typedef struct {
+    uint16_t d;               // fp16 scale
+    uint8_t qs[GLMK_QK / 2];  // byte j: element j low nibble, element j + 16 high nibble
+} glmk_block_q4_0;
+
+// MARK: - Small helpers
+
+/// Sign-extended nibble `k` of a GLM INT4 row (even column = high nibble).
+static inline int glmk_q4_at(const uint8_t *row, int64_t k) {
+    const uint8_t byte = row[k >> 1];
+    const int nibble = (k & 1) ? (byte & 0x0F) : (byte >> 4);
+    return (nibble ^ 8) - 8;
+}
+
+/// The fp16 scale of column k of row `row` for the INT4 types.
+static inline float glmk_q4_scale(const glmk_matrix *w, int64_t row, int64_t k) {
+    const int64_t per_row = glmk_scales_per_row(w->type, w->cols, w->group);
+    return glmk_fp16_to_fp32(w->scales[row * per_row + k / w->group]);
+}
+
+static inline const uint8_t *glmk_row_ptr(const glmk_matrix *w, int64_t row) {
+    return (const uint8_t *)w->data + row * w->row_bytes;
+}
+
+/// Checks common to the product kernels.
+glmk_status glmk_check_product(const float *y, const glmk_matrix *w, const float *x);
+
+// MARK: - Per-ISA implementations (wired in kernel_table.c)
+
+float glmk_dot_row_scalar(const glmk_matrix *w, int64_t row, const float *x);
+glmk_status glmk_dequantize_row_scalar(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count);
+glmk_status glmk_matvec_scalar(float *y, const glmk_matrix *w, const float *x, const float *bias);
+glmk_status glmk_matmul_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
+                               int64_t x_stride, int64_t m, const float *bias);
+glmk_status glmk_embedding_scalar(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
+glmk_status glmk_attention_scalar(float *out, const float *q, const float *k, const float *v,
+                                  const glmk_attention_shape *shape);
+glmk_status glmk_residual_layernorm_scalar(float *out, const float *x, float alpha, const float *y,
+                                           const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
+glmk_status glmk_bias_geglu_scalar(float *out, const float *u, const float *bias, int64_t rows, int64_t inner);
+glmk_status glmk_bias_gelu_scalar(float *out, const float *x, const float *bias, int64_t rows, int64_t n,
+                                  glmk_gelu_form form);
+glmk_status glmk_rope_scalar(float *x, const glmk_rope_shape *shape, const int32_t *positions,
+                             const int32_t *block_positions, const float *inv_freq);
+
+#if GLMK_X86
+float glmk_dot_row_avx2(const glmk_matrix *w, int64_t row, const float *x);
+glmk_status glmk_dequantize_row_avx2(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count);
+glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, const float *bias);
+glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
+                             int64_t x_stride, int64_t m, const float *bias);
+glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
+glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, const float *v,
+                                const glmk_attention_shape *shape);
+glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha, const float *y,
+                                         const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
+glmk_status glmk_bias_geglu_avx2(float *out, const float *u, const float *bias, int64_t rows, int64_t inner);
+glmk_status glmk_bias_gelu_avx2(float *out, const float *x, const float *bias, int64_t rows, int64_t n,
+                                glmk_gelu_form form);
+glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t *positions,
+                           const int32_t *block_positions, const float *inv_freq);
+#endif
+
+// MARK: - Shared checks for attention, RoPE and the element-wise kernels
+
+glmk_status glmk_check_attention(const float *out, const float *q, const float *k, const float *v,
+                                 const glmk_attention_shape *s);
+glmk_status glmk_check_rope(const float *x, const glmk_rope_shape *s, const int32_t *positions,
+                            const int32_t *block_positions, const float *inv_freq);
+glmk_status glmk_check_embedding(const float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
+
+/// K-block for the mat-mat panels, chosen from the L1 data cache size.
+int64_t glmk_matmul_kc(void);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * products_avx2.c — AVX2/FMA weight x activation products.
+ *  - Row dot products, one per weight type, unpack in registers and FMA
+ *    against FP32 activations (decode: mat-vec, memory bound).
+ *  - Row dequantization per type feeds the one shared FP32 mat-mat below
+ *    (prefill: compute bound): W panels of 16 rows x KC are dequantized,
+ *    transposed into (KC, 16), and a 6 x 16 register tile runs FMAs over them.
+ */
+#include "internal.h"
+#include "simd_avx2.h"
+
+#if GLMK_X86
+
+// MARK: - Row dot products
+
+GLMK_AVX2_INLINE __m256 fma_i8x16(__m128i q, const float *x, __m256 acc) {
+    acc = _mm256_fmadd_ps(glmk_i8x8_to_ps(q), _mm256_loadu_ps(x), acc);
+    return _mm256_fmadd_ps(glmk_i8x8_to_ps(_mm_srli_si128(q, 8)), _mm256_loadu_ps(x + 8), acc);
+}
+
+GLMK_AVX2 static float dot_f32(const float *w, const float *x, int64_t k) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= k; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= k; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float sum = glmk_hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < k; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+GLMK_AVX2 static float dot_f16(const uint16_t *w, const float *x, int64_t k) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= k; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i))), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8))), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    float sum = glmk_hsum256(_mm256_add_ps(a0, a1));
+    for (; i < k; i++) sum += glmk_fp16_to_fp32(w[i]) * x[i];
+    return sum;
+}
+
+GLMK_AVX2 static float dot_q8_0(const glmk_block_q8_0 *blocks, const float *x, int64_t k) {
+    __m256 total = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / GLMK_QK; b++, x += GLMK_QK) {
+        const __m128i q0 = _mm_loadu_si128((const __m128i *)blocks[b].qs);
+        const __m128i q1 = _mm_loadu_si128((const __m128i *)(blocks[b].qs + 16));
+        __m256 acc = fma_i8x16(q0, x, _mm256_setzero_ps());
+        acc = fma_i8x16(q1, x + 16, acc);
+        total = _mm256_fmadd_ps(_mm256_set1_ps(glmk_fp16_to_fp32(blocks[b].d)), acc, total);
+    }
+    return glmk_hsum256(total);
+}
+
+GLMK_AVX2 static float dot_q4_0(const glmk_block_q4_0 *blocks, const float *x, int64_t k) {
+    const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    __m256 total = _mm256_setzero_ps();
+    for (int64_t b = 0; b < k / GLMK_QK; b++, x += GLMK_QK) {
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)blocks[b].qs);
+        const __m128i lo = _mm_sub_epi8(_mm_and_si128(bytes, mask), eight);                     // elements 0..15
+        const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), eight);  // elements 16..31
+        __m256 acc = fma_i8x16(lo, x, _mm256_setzero_ps());
+        acc = fma_i8x16(hi, x + 16, acc);
+        total = _mm256_fmadd_ps(_mm256_set1_ps(glmk_fp16_to_fp32(blocks[b].d)), acc, total);
+    }
+    return glmk_hsum256(total);
+}
+
+/// GLM INT4 (row or group scales): per group, 32 columns per step from 16
+/// bytes, the group's scale applied once to the group's vector sum.
+GLMK_AVX2 static float dot_q4(const glmk_matrix *w, int64_t row, const float *x) {
+    const uint8_t *r = glmk_row_ptr(w, row);
+    const int64_t groups = glmk_scales_per_row(w->type, w->cols, w->group);
+    const uint16_t *scales = w->scales + row * groups;
+    __m256 total = _mm256_setzero_ps();
+    float tail = 0.0f;
+    for (int64_t g = 0; g < groups; g++) {
+        const int64_t k0 = g * w->group;
+        const int64_t end = k0 + w->group < w->cols ? k0 + w->group : w->cols;
+        const float scale = glmk_fp16_to_fp32(scales[g]);
+        __m256 acc = _mm256_setzero_ps();
+        int64_t k = k0;
+        for (; k + 32 <= end; k += 32) {
+            __m128i first, second;
+            glmk_q4_unpack32(r + k / 2, &first, &second);
+            acc = fma_i8x16(first, x + k, acc);
+            acc = fma_i8x16(second, x + k + 16, acc);
+        }
+        float rest = 0.0f;
+        for (; k < end; k++) rest += (float)glmk_q4_at(r, k) * x[k];
+        total = _mm256_fmadd_ps(_mm256_set1_ps(scale), acc, total);
+        tail += scale * rest;
+    }
+    return glmk_hsum256(total) + tail;
+}
+
+float glmk_dot_row_avx2(const glmk_matrix *w, int64_t row, const float *x) {
+    const uint8_t *r = glmk_row_ptr(w, row);
+    switch (w->type) {
+    case GLMK_TYPE_F32: return dot_f32((const float *)r, x, w->cols);
+    case GLMK_TYPE_F16: return dot_f16((const uint16_t *)r, x, w->cols);
+    case GLMK_TYPE_Q8_0: return dot_q8_0((const glmk_block_q8_0 *)r, x, w->cols);
+    case GLMK_TYPE_Q4_0: return dot_q4_0((const glmk_block_q4_0 *)r, x, w->cols);
+    case GLMK_TYPE_Q4_ROW:
+    case GLMK_TYPE_Q4_GROUP: return dot_q4(w, row, x);
+    default: return 0.0f;
+    }
+}
+
+// MARK: - Row dequantization
+
+GLMK_AVX2_INLINE void store_i8x16(float *out, __m128i q, __m256 scale) {
+    _mm256_storeu_ps(out, _mm256_mul_ps(glmk_i8x8_to_ps(q), scale));
+    _mm256_storeu_ps(out + 8, _mm256_mul_ps(glmk_i8x8_to_ps(_mm_srli_si128(q, 8)), scale));
+}
+
+GLMK_AVX2 static void dequant_q4(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count) {
+    const uint8_t *r = glmk_row_ptr(w, row);
+    const int64_t end = k0 + count;
+    for (int64_t k = k0; k < end;) {
+        // one segment: the part of [k, end) inside the current group (one scale)
+        const int64_t group_end = (k / w->group + 1) * w->group;
+        const int64_t seg_end = group_end < end ? group_end : end;
+        const float scale = glmk_q4_scale(w, row, k);
+        const __m256 vscale = _mm256_set1_ps(scale);
+        if ((k & 1) == 0) {
+            for (; k + 32 <= seg_end; k += 32) {
+                __m128i first, second;
+                glmk_q4_unpack32(r + k / 2, &first, &second);
+                store_i8x16(out + (k - k0), first, vscale);
+                store_i8x16(out + (k - k0) + 16, second, vscale);
+            }
+        }
+        for (; k < seg_end; k++) out[k - k0] = scale * (float)glmk_q4_at(r, k);
+    }
+}
+
+GLMK_AVX2 glmk_status glmk_dequantize_row_avx2(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count) {
+    if (!out) return GLMK_ERR_INVALID_ARGUMENT;
+    const glmk_status status = glmk_matrix_validate(w);
+    if (status != GLMK_OK) return status;
+    const int64_t block = glmk_type_info_get(w->type)->block;
+    if (row < 0 || row >= w->rows || k0 < 0 || count < 0 || k0 + count > w->cols || k0 % block != 0)
+        return GLMK_ERR_OUT_OF_RANGE;
+    const uint8_t *r = glmk_row_ptr(w, row);
+    switch (w->type) {
+    case GLMK_TYPE_F32:
+        memcpy(out, (const float *)r + k0, (size_t)count * sizeof(float));
+        break;
+    case GLMK_TYPE_F16: {
+        const uint16_t *h = (const uint16_t *)r + k0;
+        int64_t i = 0;
+        for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+        for (; i < count; i++) out[i] = glmk_fp16_to_fp32(h[i]);
+        break;
+    }
+    case GLMK_TYPE_Q8_0:
+    case GLMK_TYPE_Q4_0: {
+        // whole blocks with SIMD; a trailing partial block goes through the scalar path
+        const int64_t whole = count / GLMK_QK;
+        const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+        for (int64_t b = 0; b < whole; b++) {
+            float *o = out + b * GLMK_QK;
+            const int64_t index = k0 / GLMK_QK + b;
+            if (w->type == GLMK_TYPE_Q8_0) {
+                const glmk_block_q8_0 *blk = (const glmk_block_q8_0 *)r + index;
+                const __m256 d = _mm256_set1_ps(glmk_fp16_to_fp32(blk->d));
+                store_i8x16(o, _mm_loadu_si128((const __m128i *)blk->qs), d);
+                store_i8x16(o + 16, _mm_loadu_si128((const __m128i *)(blk->qs + 16)), d);
+            } else {
+                const glmk_block_q4_0 *blk = (const glmk_block_q4_0 *)r + index;
+                const __m256 d = _mm256_set1_ps(glmk_fp16_to_fp32(blk->d));
+                const __m128i bytes = _mm_loadu_si128((const __m128i *)blk->qs);
+                store_i8x16(o, _mm_sub_epi8(_mm_and_si128(bytes, mask), eight), d);
+                store_i8x16(o + 16, _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), eight), d);
+            }
+        }
+        if (whole * GLMK_QK < count)
+            return glmk_dequantize_row_scalar(out + whole * GLMK_QK, w, row, k0 + whole * GLMK_QK, count - whole * GLMK_QK);
+        break;
+    }
+    case GLMK_TYPE_Q4_ROW:
+    case GLMK_TYPE_Q4_GROUP:
+        dequant_q4(out, w, row, k0, count);
+        break;
+    default:
+        return GLMK_ERR_UNSUPPORTED;
+    }
+    return GLMK_OK;
+}
+
+// MARK: - Mat-vec (decode)
+
+/// Below this many weights a parallel region costs more than it saves.
+#define GLMK_PARALLEL_MIN_WEIGHTS 65536
+
+glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, const float *bias) {
+    const glmk_status status = glmk_check_product(y, w, x);
+    if (status != GLMK_OK) return status;
+    const int64_t rows = w->rows;
+#pragma omp parallel for schedule(static) if (rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
+    for (int64_t n = 0; n < rows; n++) y[n] = glmk_dot_row_avx2(w, n, x) + (bias ? bias[n] : 0.0f);
+    return GLMK_OK;
+}
+
+// MARK: - Mat-mat (prefill)
+
+enum { MR = 6, NR = 16, KC_MAX = 512 };
+
+/// C (mr, 16) += X (mr, kc) @ P (kc, 16). mr is a literal at every call site, so
+/// the loops unroll and the 12 accumulators stay in registers.
+GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *x, int64_t x_stride,
+                                  const float *panel, float *c, int64_t c_stride) {
+    __m256 acc[MR][2];
+    for (int i = 0; i < mr; i++) {
+        acc[i][0] = _mm256_loadu_ps(c + i * c_stride);
+        acc[i][1] = _mm256_loadu_ps(c + i * c_stride + 8);
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_load_ps(panel + k * NR);
+        const __m256 b1 = _mm256_load_ps(panel + k * NR + 8);
+        for (int i = 0; i < mr; i++) {
+            const __m256 a = _mm256_broadcast_ss(x + i * x_stride + k);
+            acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_ps(c + i * c_stride, acc[i][0]);
+        _mm256_storeu_ps(c + i * c_stride + 8, acc[i][1]);
+    }
+}
+
+GLMK_AVX2 static void tile(int mr, int64_t kc, const float *x, int64_t x_stride, const float *panel, float *c,
+                           int64_t c_stride) {
+    switch (mr) {
+    case 6: tile_kernel(6, kc, x, x_stride, panel, c, c_stride); break;
+    case 5: tile_kernel(5, kc, x, x_stride, panel, c, c_stride); break;
+    case 4: tile_kernel(4, kc, x, x_stride, panel, c, c_stride); break;
+    case 3: tile_kernel(3, kc, x, x_stride, panel, c, c_stride); break;
+    case 2: tile_kernel(2, kc, x, x_stride, panel, c, c_stride); break;
+    default: tile_kernel(1, kc, x, x_stride, panel, c, c_stride); break;
+    }
+}
+
+/// Y[:, n0 : n0 + nr] for all m tokens: the panel's rows are dequantized one K-block
+/// at a time into (kc, 16) and every 6-token tile runs over it.
+GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
+                                   int64_t x_stride, int64_t m, const float *bias, int64_t n0, int64_t kc_max) {
+    const int64_t nr = w->rows - n0 < NR ? w->rows - n0 : NR;
+    float rows[NR][KC_MAX] __attribute__((aligned(32)));
+    float panel[KC_MAX * NR] __attribute__((aligned(32)));
+    float edge[MR * NR]; // a tile's outputs when the panel has fewer than 16 rows
+
+    for (int64_t t = 0; t < m; t++)
+        for (int64_t j = 0; j < nr; j++) y[t * y_stride + n0 + j] = bias ? bias[n0 + j] : 0.0f;
+
+    for (int64_t k0 = 0; k0 < w->cols; k0 += kc_max) {
+        const int64_t kc = w->cols - k0 < kc_max ? w->cols - k0 : kc_max;
+        for (int64_t j = 0; j < NR; j++) {
+            if (j < nr) glmk_dequantize_row_avx2(rows[j], w, n0 + j, k0, kc);
+            else memset(rows[j], 0, (size_t)kc * sizeof(float));
+        }
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t j = 0; j < NR; j++) panel[k * NR + j] = rows[j][k];
+
+        for (int64_t t = 0; t < m; t += MR) {
+            const int mr = (int)(m - t < MR ? m - t : MR);
+            const float *xt = x + t * x_stride + k0;
+            float *yt = y + t * y_stride + n0;
+            if (nr == NR) {
+                tile(mr, kc, xt, x_stride, panel, yt, y_stride);
+            } else {
+                for (int i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < NR; j++) edge[i * NR + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
+                tile(mr, kc, xt, x_stride, panel, edge, NR);
+                for (int i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * NR + j];
+            }
+        }
+    }
+}
+
+glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
+                             int64_t x_stride, int64_t m, const float *bias) {
+    const glmk_status status = glmk_check_product(y, w, x);
+    if (status != GLMK_OK) return status;
+    if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;
+    int64_t kc = glmk_matmul_kc();
+    kc = kc > KC_MAX ? KC_MAX : kc;
+    const int64_t panels = (w->rows + NR - 1) / NR;
+#pragma omp parallel for schedule(static) if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
+    for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, x, x_stride, m, bias, p * NR, kc);
+    return GLMK_OK;
+}
+
+// MARK: - Embedding lookup
+
+glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count) {
+    const glmk_status status = glmk_check_embedding(out, table, ids, count);
+    if (status != GLMK_OK) return status;
+    for (int64_t t = 0; t < count; t++) {
+        const glmk_status s = glmk_dequantize_row_avx2(out + t * table->cols, table, ids[t], 0, table->cols);
+        if (s != GLMK_OK) return s;
+    }
+    return GLMK_OK;
+}
+
+#endif

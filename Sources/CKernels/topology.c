@@ -1,0 +1,103 @@
+/*
+ * topology.c — the machine as hwloc sees it (packages, NUMA nodes, physical
+ * cores, caches), the OpenMP thread count derived from it (one thread per
+ * physical core unless OMP_NUM_THREADS or the caller says otherwise), binding
+ * of OpenMP threads to cores, and the cache-derived blocking of the mat-mat.
+ */
+#include "internal.h"
+#include <hwloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+static int count_type(hwloc_topology_t topo, hwloc_obj_type_t type) {
+    const int n = hwloc_get_nbobjs_by_type(topo, type);
+    return n > 0 ? n : 0;
+}
+
+/// Size of the first cache object of `type` (that of the first core).
+static int64_t cache_size(hwloc_topology_t topo, hwloc_obj_type_t type) {
+    hwloc_obj_t obj = hwloc_get_obj_by_type(topo, type, 0);
+    return obj && obj->attr ? (int64_t)obj->attr->cache.size : 0;
+}
+
+glmk_status glmk_topology_query(glmk_topology *out) {
+    if (!out) return GLMK_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof *out);
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) != 0) return GLMK_ERR_SYSTEM;
+    if (hwloc_topology_load(topo) != 0) {
+        hwloc_topology_destroy(topo);
+        return GLMK_ERR_SYSTEM;
+    }
+    out->packages = count_type(topo, HWLOC_OBJ_PACKAGE);
+    out->numa_nodes = count_type(topo, HWLOC_OBJ_NUMANODE);
+    out->cores = count_type(topo, HWLOC_OBJ_CORE);
+    out->pus = count_type(topo, HWLOC_OBJ_PU);
+    if (out->cores == 0) out->cores = out->pus; // some VMs expose no core level
+    out->l1d_bytes = cache_size(topo, HWLOC_OBJ_L1CACHE);
+    out->l2_bytes = cache_size(topo, HWLOC_OBJ_L2CACHE);
+    out->l3_bytes = cache_size(topo, HWLOC_OBJ_L3CACHE);
+    out->l3_instances = count_type(topo, HWLOC_OBJ_L3CACHE);
+    hwloc_obj_t root = hwloc_get_root_obj(topo);
+    out->memory_bytes = root ? (int64_t)root->total_memory : 0;
+    hwloc_topology_destroy(topo);
+    return GLMK_OK;
+}
+
+// MARK: - Cached topology for the kernels' blocking decisions
+
+static glmk_topology cached;
+static pthread_once_t cached_once = PTHREAD_ONCE_INIT;
+
+static void load_cached(void) {
+    if (glmk_topology_query(&cached) != GLMK_OK) memset(&cached, 0, sizeof cached);
+}
+
+int64_t glmk_matmul_kc(void) {
+    pthread_once(&cached_once, load_cached);
+    // The (kc, 16) FP32 panel takes half of L1d: kc = L1d / 128, in steps of 128
+    // (a multiple of every INT4 group and GGUF block), within [128, 512].
+    int64_t kc = cached.l1d_bytes > 0 ? cached.l1d_bytes / 128 : 256;
+    kc = kc / 128 * 128;
+    return kc < 128 ? 128 : (kc > 512 ? 512 : kc);
+}
+
+// MARK: - Threads
+
+int32_t glmk_threads_default(void) {
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && *env) {
+        const long n = strtol(env, NULL, 10);
+        if (n > 0 && n < 4096) return (int32_t)n;
+    }
+    pthread_once(&cached_once, load_cached);
+    return cached.cores > 0 ? cached.cores : 1;
+}
+
+glmk_status glmk_threads_configure(int32_t threads, int bind) {
+    const int32_t n = threads > 0 ? threads : glmk_threads_default();
+    omp_set_num_threads(n);
+    if (!bind) return GLMK_OK;
+
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) != 0) return GLMK_ERR_SYSTEM;
+    if (hwloc_topology_load(topo) != 0) {
+        hwloc_topology_destroy(topo);
+        return GLMK_ERR_SYSTEM;
+    }
+    const int cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+    const hwloc_obj_type_t unit = cores > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
+    const int units = cores > 0 ? cores : hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    int failures = 0;
+    // libomp keeps its worker threads alive between regions, so binding each one
+    // once inside a parallel region sticks for every later kernel.
+#pragma omp parallel num_threads(n) reduction(+ : failures)
+    {
+        hwloc_obj_t obj = hwloc_get_obj_by_type(topo, unit, omp_get_thread_num() % (units > 0 ? units : 1));
+        if (!obj || hwloc_set_cpubind(topo, obj->cpuset, HWLOC_CPUBIND_THREAD) != 0) failures++;
+    }
+    hwloc_topology_destroy(topo);
+    return failures == 0 ? GLMK_OK : GLMK_ERR_SYSTEM;
+}
+
+int32_t glmk_threads_current(void) { return (int32_t)omp_get_max_threads(); }
