@@ -90,7 +90,8 @@ glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, cons
     const glmk_status status = glmk_check_attention(out, q, k, v, s);
     if (status != GLMK_OK) return status;
     const int64_t pairs = s->queries * s->heads;
-#pragma omp parallel for schedule(dynamic, 4) if (pairs * s->keys * s->head_dim >= 65536)
+// static, 1: dynamic scheduling in clang >= 19 calls __kmpc_dispatch_deinit, which Debian 12's libomp 14 lacks
+#pragma omp parallel for schedule(static, 1) if (pairs * s->keys * s->head_dim >= 65536)
     for (int64_t p = 0; p < pairs; p++) {
         const int64_t i = p / s->heads, h = p % s->heads;
         attend_one(out + i * s->out_token_stride + h * s->out_head_stride,

@@ -38,6 +38,9 @@ glmk_status glmk_topology_query(glmk_topology *out) {
     out->l2_bytes = cache_size(topo, HWLOC_OBJ_L2CACHE);
     out->l3_bytes = cache_size(topo, HWLOC_OBJ_L3CACHE);
     out->l3_instances = count_type(topo, HWLOC_OBJ_L3CACHE);
+    hwloc_obj_t package = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0);
+    const char *model = package ? hwloc_obj_get_info_by_name(package, "CPUModel") : NULL;
+    if (model) strncpy(out->cpu_model, model, sizeof out->cpu_model - 1);
     hwloc_obj_t root = hwloc_get_root_obj(topo);
     out->memory_bytes = root ? (int64_t)root->total_memory : 0;
     hwloc_topology_destroy(topo);

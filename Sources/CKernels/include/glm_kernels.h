@@ -212,6 +212,7 @@ typedef struct {
     int64_t l3_bytes;         // per L3 instance
     int32_t l3_instances;
     int64_t memory_bytes;     // total machine memory hwloc reports
+    char cpu_model[128];      // the first package's CPUModel string, "" if unknown
 } glmk_topology;
 
 /// Fills `out` from hwloc.

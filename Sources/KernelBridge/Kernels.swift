@@ -1,0 +1,234 @@
+// Kernels.swift — the one Swift file that calls the C kernel table. Every entry
+// checks array sizes against the shapes it is given and throws KernelError
+// before C sees a pointer, so nothing above this module handles raw memory.
+
+internal import CKernels
+
+public struct Kernels: Sendable {
+    public let isa: InstructionSet
+
+    /// The kernels of `isa` (default: the best this CPU runs).
+    public init(isa: InstructionSet = .best) throws {
+        guard isa.isSupported else { throw KernelError.instructionSetUnavailable(isa) }
+        self.isa = isa
+    }
+
+    private var table: glmk_kernels { glmk_kernels_for(isa.cValue)!.pointee }
+
+    // MARK: - Products
+
+    /// y (n) = W (n, k) @ x (k) + bias (n).
+    public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]? = nil, into y: inout [Float]) throws {
+        let op = "matvec.\(w.type.rawValue)"
+        try KernelError.require(x.count, exactly: w.cols, op, "x")
+        try KernelError.require(y.count, exactly: w.rows, op, "y")
+        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        let fn = table.matvec!
+        let status = w.withDescriptor { desc in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    withOptionalPointer(bias) { fn(yp.baseAddress, desc, xp.baseAddress, $0) }
+                }
+            }
+        }
+        try KernelError.check(status, op, "\(w.rows)x\(w.cols)")
+    }
+
+    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n).
+    public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]? = nil, into y: inout [Float]) throws {
+        let op = "matmul.\(w.type.rawValue)"
+        guard m > 0 else { throw KernelError.invalidArgument(operation: op, detail: "tokens must be positive") }
+        try KernelError.require(x.count, exactly: m * w.cols, op, "x")
+        try KernelError.require(y.count, exactly: m * w.rows, op, "y")
+        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        let fn = table.matmul!
+        let status = w.withDescriptor { desc in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    withOptionalPointer(bias) {
+                        fn(yp.baseAddress, Int64(w.rows), desc, xp.baseAddress, Int64(w.cols), Int64(m), $0)
+                    }
+                }
+            }
+        }
+        try KernelError.check(status, op, "\(m) tokens, \(w.rows)x\(w.cols)")
+    }
+
+    /// All of W as FP32 (rows, cols).
+    public func dequantize(_ w: WeightMatrix) throws -> [Float] {
+        var out = [Float](repeating: 0, count: w.rows * w.cols)
+        let fn = table.dequantize_row!
+        for row in 0..<w.rows {
+            let status = w.withDescriptor { desc in
+                out.withUnsafeMutableBufferPointer { fn($0.baseAddress! + row * w.cols, desc, Int64(row), 0, Int64(w.cols)) }
+            }
+            try KernelError.check(status, "dequantize.\(w.type.rawValue)", "row \(row)")
+        }
+        return out
+    }
+
+    /// out (ids, cols) = the table's rows `ids`.
+    public func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws {
+        let op = "embedding.\(table.type.rawValue)"
+        try KernelError.require(out.count, exactly: ids.count * table.cols, op, "out")
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= table.rows }) {
+            throw KernelError.outOfRange(operation: op, detail: "token id \(bad) outside [0, \(table.rows))")
+        }
+        guard !ids.isEmpty else { return }
+        let fn = self.table.embedding!
+        let status = table.withDescriptor { desc in
+            ids.withUnsafeBufferPointer { idp in
+                out.withUnsafeMutableBufferPointer { fn($0.baseAddress, desc, idp.baseAddress, Int64(ids.count)) }
+            }
+        }
+        try KernelError.check(status, op, "\(ids.count) ids")
+    }
+
+    // MARK: - Attention
+
+    /// FP32-softmax attention with GLM's mask; see AttentionShape.
+    public func attention(q: [Float], k: [Float], v: [Float], shape s: AttentionShape, into out: inout [Float]) throws {
+        let op = "attention"
+        guard s.queries > 0, s.keys > 0, s.heads > 0, s.headDim > 0 else {
+            throw KernelError.invalidArgument(operation: op, detail: "queries, keys, heads and headDim must be positive")
+        }
+        try KernelError.require(q.count, atLeast: AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
+                                                                         tokenStride: s.qTokenStride, headStride: s.qHeadStride), op, "q")
+        let kvExtent = AttentionShape.extent(count: s.keys, heads: s.heads, headDim: s.headDim,
+                                             tokenStride: s.kvTokenStride, headStride: s.kvHeadStride)
+        try KernelError.require(k.count, atLeast: kvExtent, op, "k")
+        try KernelError.require(v.count, atLeast: kvExtent, op, "v")
+        try KernelError.require(out.count, atLeast: AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
+                                                                           tokenStride: s.outTokenStride, headStride: s.outHeadStride), op, "out")
+        var shape = glmk_attention_shape(
+            queries: Int64(s.queries), keys: Int64(s.keys), heads: Int64(s.heads), head_dim: Int64(s.headDim),
+            q_token_stride: Int64(s.qTokenStride), q_head_stride: Int64(s.qHeadStride),
+            kv_token_stride: Int64(s.kvTokenStride), kv_head_stride: Int64(s.kvHeadStride),
+            out_token_stride: Int64(s.outTokenStride), out_head_stride: Int64(s.outHeadStride),
+            first_query_pos: Int64(s.firstQueryPosition), bidirectional_len: Int64(s.bidirectionalLength), scale: s.scale)
+        let fn = table.attention!
+        let status = q.withUnsafeBufferPointer { qp in
+            k.withUnsafeBufferPointer { kp in
+                v.withUnsafeBufferPointer { vp in
+                    out.withUnsafeMutableBufferPointer { fn($0.baseAddress, qp.baseAddress, kp.baseAddress, vp.baseAddress, &shape) }
+                }
+            }
+        }
+        try KernelError.check(status, op, "\(s)")
+    }
+
+    // MARK: - Element-wise
+
+    /// out (rows, n) = LN(x * alpha + y) * gamma + beta; y nil means plain LN of x * alpha.
+    public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float],
+                                  rows: Int, eps: Float = 1e-5, into out: inout [Float]) throws {
+        let op = "residual_layernorm"
+        let n = gamma.count
+        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and width must be positive") }
+        try KernelError.require(beta.count, exactly: n, op, "beta")
+        try KernelError.require(x.count, exactly: rows * n, op, "x")
+        if let y { try KernelError.require(y.count, exactly: rows * n, op, "y") }
+        try KernelError.require(out.count, exactly: rows * n, op, "out")
+        let fn = table.residual_layernorm!
+        let status = x.withUnsafeBufferPointer { xp in
+            gamma.withUnsafeBufferPointer { gp in
+                beta.withUnsafeBufferPointer { bp in
+                    withOptionalPointer(y) { yp in
+                        out.withUnsafeMutableBufferPointer {
+                            fn($0.baseAddress, xp.baseAddress, alpha, yp, gp.baseAddress, bp.baseAddress, Int64(rows), Int64(n), eps)
+                        }
+                    }
+                }
+            }
+        }
+        try KernelError.check(status, op, "\(rows)x\(n)")
+    }
+
+    /// out (rows, inner) = (u1 + b1) * gelu_erf(u2 + b2) with u (rows, 2 * inner) = [u1 | u2].
+    public func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws {
+        let op = "bias_geglu"
+        guard rows > 0, inner > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and inner must be positive") }
+        try KernelError.require(u.count, exactly: rows * 2 * inner, op, "u")
+        if let bias { try KernelError.require(bias.count, exactly: 2 * inner, op, "bias") }
+        try KernelError.require(out.count, exactly: rows * inner, op, "out")
+        let fn = table.bias_geglu!
+        let status = u.withUnsafeBufferPointer { up in
+            withOptionalPointer(bias) { bp in
+                out.withUnsafeMutableBufferPointer { fn($0.baseAddress, up.baseAddress, bp, Int64(rows), Int64(inner)) }
+            }
+        }
+        try KernelError.check(status, op, "\(rows)x\(inner)")
+    }
+
+    /// out (rows, n) = gelu(x + bias).
+    public func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws {
+        let op = "bias_gelu"
+        guard rows > 0, x.count % rows == 0, x.count > 0 else {
+            throw KernelError.invalidArgument(operation: op, detail: "x must hold rows (\(rows)) equal rows")
+        }
+        let n = x.count / rows
+        if let bias { try KernelError.require(bias.count, exactly: n, op, "bias") }
+        try KernelError.require(out.count, exactly: x.count, op, "out")
+        let fn = table.bias_gelu!
+        let cForm = form == .erf ? GLMK_GELU_ERF : GLMK_GELU_TANH
+        let status = x.withUnsafeBufferPointer { xp in
+            withOptionalPointer(bias) { bp in
+                out.withUnsafeMutableBufferPointer { fn($0.baseAddress, xp.baseAddress, bp, Int64(rows), Int64(n), cForm) }
+            }
+        }
+        try KernelError.check(status, op, "\(rows)x\(n)")
+    }
+
+    /// Rotary embedding in place (rotate-half form); see RoPEShape.
+    public func rope(_ x: inout [Float], shape s: RoPEShape, positions: [Int32], blockPositions: [Int32]? = nil,
+                     inverseFrequencies: [Float]) throws {
+        let op = "rope"
+        guard s.tokens > 0, s.heads > 0, s.headDim > 0 else {
+            throw KernelError.invalidArgument(operation: op, detail: "tokens, heads and headDim must be positive")
+        }
+        try KernelError.require(x.count, atLeast: AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
+                                                                         tokenStride: s.tokenStride, headStride: s.headStride), op, "x")
+        try KernelError.require(positions.count, exactly: s.tokens, op, "positions")
+        try KernelError.require(inverseFrequencies.count, exactly: s.rotaryDim / 2, op, "inverse frequencies")
+        if s.form == .twoD {
+            guard let blockPositions else {
+                throw KernelError.invalidArgument(operation: op, detail: "2D RoPE needs block positions")
+            }
+            try KernelError.require(blockPositions.count, exactly: s.tokens, op, "block positions")
+        }
+        var shape = glmk_rope_shape(tokens: Int64(s.tokens), heads: Int64(s.heads), head_dim: Int64(s.headDim),
+                                    token_stride: Int64(s.tokenStride), head_stride: Int64(s.headStride),
+                                    two_d: s.form == .twoD ? 1 : 0)
+        let fn = table.rope!
+        let status = positions.withUnsafeBufferPointer { pp in
+            inverseFrequencies.withUnsafeBufferPointer { fp in
+                withOptionalPointer(s.form == .twoD ? blockPositions : nil) { bp in
+                    x.withUnsafeMutableBufferPointer { fn($0.baseAddress, &shape, pp.baseAddress, bp, fp.baseAddress) }
+                }
+            }
+        }
+        try KernelError.check(status, op, "head_dim \(s.headDim) must be even (a multiple of 4 for 2D)")
+    }
+
+    /// fp16-rounded RoPE inverse frequencies, as the reference computes them.
+    public static func ropeInverseFrequencies(rotaryDim: Int, base: Float = 10000) throws -> [Float] {
+        guard rotaryDim > 0, rotaryDim % 2 == 0 else {
+            throw KernelError.invalidArgument(operation: "rope_inv_freq", detail: "rotary dim \(rotaryDim) must be positive and even")
+        }
+        var out = [Float](repeating: 0, count: rotaryDim / 2)
+        let status = out.withUnsafeMutableBufferPointer { glmk_rope_inv_freq($0.baseAddress, Int64(rotaryDim), base) }
+        try KernelError.check(status, "rope_inv_freq", "rotary dim \(rotaryDim), base \(base)")
+        return out
+    }
+}
+
+/// Calls `body` with the array's base address, or NULL for nil.
+private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+private func withOptionalPointer<R>(_ array: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}

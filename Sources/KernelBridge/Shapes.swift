@@ -1,0 +1,75 @@
+// Shapes.swift — strided views for attention and RoPE: (token, head, head_dim)
+// tensors inside flat FP32 arrays, e.g. q, k and v sharing one fused QKV row.
+
+/// Attention over a KV cache with GLM's mask: key j is visible to the query at
+/// absolute position p when j < bidirectionalLength or j <= p.
+public struct AttentionShape: Sendable, Equatable {
+    public var queries: Int
+    public var keys: Int
+    public var heads: Int
+    public var headDim: Int
+    /// Absolute position (cache index) of query 0; queries are consecutive.
+    public var firstQueryPosition: Int
+    /// Keys [0, bidirectionalLength) are seen by every query (GLM's context part).
+    public var bidirectionalLength: Int
+    /// Multiplies q.k; 1/sqrt(headDim) unless set.
+    public var scale: Float
+    public var qTokenStride: Int, qHeadStride: Int
+    public var kvTokenStride: Int, kvHeadStride: Int
+    public var outTokenStride: Int, outHeadStride: Int
+
+    /// Dense (token, head, head_dim) layouts for q, k/v and out.
+    public init(queries: Int, keys: Int, heads: Int, headDim: Int, firstQueryPosition: Int,
+                bidirectionalLength: Int, scale: Float? = nil) {
+        self.queries = queries
+        self.keys = keys
+        self.heads = heads
+        self.headDim = headDim
+        self.firstQueryPosition = firstQueryPosition
+        self.bidirectionalLength = bidirectionalLength
+        self.scale = scale ?? 1 / Float(headDim).squareRoot()
+        qTokenStride = heads * headDim
+        qHeadStride = headDim
+        kvTokenStride = heads * headDim
+        kvHeadStride = headDim
+        outTokenStride = heads * headDim
+        outHeadStride = headDim
+    }
+
+    /// Elements a (count, heads, headDim) view with these strides reaches.
+    static func extent(count: Int, heads: Int, headDim: Int, tokenStride: Int, headStride: Int) -> Int {
+        (count - 1) * tokenStride + (heads - 1) * headStride + headDim
+    }
+}
+
+/// Rotary embedding over (tokens, heads, headDim) with strides.
+public struct RoPEShape: Sendable, Equatable {
+    public enum Form: Sendable { case oneD, twoD }
+    public var tokens: Int
+    public var heads: Int
+    public var headDim: Int
+    public var tokenStride: Int
+    public var headStride: Int
+    /// 1D: all of headDim rotates by position (GLM-130B). 2D: the first half by
+    /// position, the second half by block position (ChatGLM-6B).
+    public var form: Form
+
+    public init(tokens: Int, heads: Int, headDim: Int, form: Form, tokenStride: Int? = nil, headStride: Int? = nil) {
+        self.tokens = tokens
+        self.heads = heads
+        self.headDim = headDim
+        self.form = form
+        self.tokenStride = tokenStride ?? heads * headDim
+        self.headStride = headStride ?? headDim
+    }
+
+    /// The dimension each rotation acts on: headDim (1D) or headDim / 2 (2D).
+    public var rotaryDim: Int { form == .twoD ? headDim / 2 : headDim }
+}
+
+public enum GeLUForm: Sendable {
+    /// 0.5 x (1 + erf(x / sqrt 2)): GLM-130B's GeGLU.
+    case erf
+    /// 0.5 x (1 + tanh(0.79788456 (x + 0.044715 x^3))): ChatGLM-6B.
+    case tanh
+}

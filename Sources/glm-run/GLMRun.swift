@@ -1,0 +1,20 @@
+// GLMRun.swift — the command-line program's root command; each subcommand
+// lives in its own file.
+
+import ArgumentParser
+import GLMRuntime
+
+@main
+struct GLMRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "glm-run",
+        abstract: "A CPU inference runtime for the GLM model family (GLM-130B, ChatGLM-6B).",
+        discussion: """
+        Kernels are chosen at run time from the CPU's instruction sets; threads default to one \
+        per physical core (OMP_NUM_THREADS or --threads overrides). GLM_ISA=scalar forces the \
+        portable reference kernels.
+        """,
+        version: "glm-run \(GLMRuntimeVersion.string)",
+        subcommands: [TopologyCommand.self]
+    )
+}
