@@ -8,6 +8,7 @@
 #include <hwloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int count_type(hwloc_topology_t topo, hwloc_obj_type_t type) {
     const int n = hwloc_get_nbobjs_by_type(topo, type);
@@ -41,8 +42,9 @@ glmk_status glmk_topology_query(glmk_topology *out) {
     hwloc_obj_t package = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0);
     const char *model = package ? hwloc_obj_get_info_by_name(package, "CPUModel") : NULL;
     if (model) strncpy(out->cpu_model, model, sizeof out->cpu_model - 1);
-    hwloc_obj_t root = hwloc_get_root_obj(topo);
-    out->memory_bytes = root ? (int64_t)root->total_memory : 0;
+    // The OS's count, not hwloc's: in VMs hwloc's NUMA memory can cover only part of RAM.
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    out->memory_bytes = pages > 0 && page > 0 ? (int64_t)pages * page : 0;
     hwloc_topology_destroy(topo);
     return GLMK_OK;
 }

@@ -211,7 +211,7 @@ typedef struct {
     int64_t l2_bytes;
     int64_t l3_bytes;         // per L3 instance
     int32_t l3_instances;
-    int64_t memory_bytes;     // total machine memory hwloc reports
+    int64_t memory_bytes;     // physical memory the OS reports
     char cpu_model[128];      // the first package's CPUModel string, "" if unknown
 } glmk_topology;
 
