@@ -15,12 +15,15 @@ struct TopologyCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads to report and configure (default: one per physical core, or OMP_NUM_THREADS).")
     var threads: Int?
 
+    @Flag(help: "Bind OpenMP thread i to physical core i (through hwloc).")
+    var bind = false
+
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
     func run() throws {
         let topology = try Topology.query()
-        try Threads.configure(count: threads)
+        try Threads.configure(count: threads, bind: bind)
         let best = InstructionSet.best
         let choices = KernelCatalog.choices(isa: best)
         if json {
@@ -41,7 +44,7 @@ struct TopologyCommand: ParsableCommand {
         print("L3 cache:         \(bytes(t.l3Bytes)) x \(t.l3Instances)")
         print("Memory:           \(bytes(t.memoryBytes))")
         let source = threads != nil ? "--threads" : (ProcessInfo.processInfo.environment["OMP_NUM_THREADS"] != nil ? "OMP_NUM_THREADS" : "one per physical core")
-        print("Threads:          \(Threads.current) (\(source))")
+        print("Threads:          \(Threads.current) (\(source))\(bind ? ", bound to cores" : "")")
         print("Instruction sets: \(InstructionSet.supported.map(\.displayName).joined(separator: ", ")); kernels use \(best.displayName)")
         print("")
         print("Kernel                 Instruction set")
