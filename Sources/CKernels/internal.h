@@ -7,10 +7,13 @@
 #include "glm_kernels.h"
 #include <string.h>
 
+// -DGLMK_X86=0 builds the portable scalar library on x86 too (to check that path).
+#ifndef GLMK_X86
 #if defined(__x86_64__) || defined(_M_X64)
 #define GLMK_X86 1
 #else
 #define GLMK_X86 0
+#endif
 #endif
 
 // MARK: - OpenMP
