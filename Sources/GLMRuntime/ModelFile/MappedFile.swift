@@ -1,0 +1,60 @@
+// MappedFile.swift — a read-only memory mapping of a whole file. One of the few
+// places above the kernels that holds a raw pointer: everything it hands out
+// is bounds-checked bytes or a ByteStorage that keeps the mapping alive.
+
+import Foundation
+import KernelBridge
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+public final class MappedFile: @unchecked Sendable {
+    // @unchecked: the mapping is read-only and immutable after init.
+    public let path: String
+    public let count: Int
+    private let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ModelFileError.unreadable(file: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ModelFileError.unreadable(file: path, reason: String(cString: strerror(errno))) }
+        count = Int(info.st_size)
+        if count == 0 {
+            base = nil
+            return
+        }
+        let address = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let address, address != MAP_FAILED else {
+            throw ModelFileError.unreadable(file: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        base = UnsafeRawPointer(address)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+    }
+
+    /// A copy of bytes [offset, offset + length), or nil when outside the file.
+    func bytes(at offset: Int, count length: Int) -> [UInt8]? {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset else { return nil }
+        guard length > 0, let base else { return [] }
+        return Array(UnsafeRawBufferPointer(start: base + offset, count: length))
+    }
+
+    func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T? {
+        let size = MemoryLayout<T>.size
+        guard offset >= 0, offset <= count - size, let base else { return nil }
+        return T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// Bytes [offset, offset + length) without copying, kept alive by this mapping.
+    func storage(at offset: Int, count length: Int) -> ByteStorage? {
+        guard offset >= 0, length >= 0, offset <= count, length <= count - offset, let base else { return nil }
+        return ByteStorage(borrowing: base + offset, count: length, owner: self)
+    }
+}
