@@ -34,13 +34,14 @@ public struct Kernels: Sendable {
         try KernelError.check(status, op, "\(w.rows)x\(w.cols)")
     }
 
-    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n).
+    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n). One token goes to the mat-vec kernel.
     public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]? = nil, into y: inout [Float]) throws {
         let op = "matmul.\(w.type.rawValue)"
         guard m > 0 else { throw KernelError.invalidArgument(operation: op, detail: "tokens must be positive") }
         try KernelError.require(x.count, exactly: m * w.cols, op, "x")
         try KernelError.require(y.count, exactly: m * w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
         let fn = table.matmul!
         let status = w.withDescriptor { desc in
             x.withUnsafeBufferPointer { xp in
@@ -179,15 +180,17 @@ public struct Kernels: Sendable {
         try KernelError.check(status, op, "\(rows)x\(n)")
     }
 
-    /// Rotary embedding in place (rotate-half form); see RoPEShape.
-    public func rope(_ x: inout [Float], shape s: RoPEShape, positions: [Int32], blockPositions: [Int32]? = nil,
+    /// Rotary embedding in place (rotate-half form) on the view of `x` that starts
+    /// at `offset` (e.g. the k part of a fused QKV row); see RoPEShape.
+    public func rope(_ x: inout [Float], offset: Int = 0, shape s: RoPEShape, positions: [Int32], blockPositions: [Int32]? = nil,
                      inverseFrequencies: [Float]) throws {
         let op = "rope"
         guard s.tokens > 0, s.heads > 0, s.headDim > 0 else {
             throw KernelError.invalidArgument(operation: op, detail: "tokens, heads and headDim must be positive")
         }
-        try KernelError.require(x.count, atLeast: AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
-                                                                         tokenStride: s.tokenStride, headStride: s.headStride), op, "x")
+        guard offset >= 0 else { throw KernelError.invalidArgument(operation: op, detail: "negative offset \(offset)") }
+        try KernelError.require(x.count, atLeast: offset + AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
+                                                                                  tokenStride: s.tokenStride, headStride: s.headStride), op, "x")
         try KernelError.require(positions.count, exactly: s.tokens, op, "positions")
         try KernelError.require(inverseFrequencies.count, exactly: s.rotaryDim / 2, op, "inverse frequencies")
         if s.form == .twoD {
@@ -203,7 +206,7 @@ public struct Kernels: Sendable {
         let status = positions.withUnsafeBufferPointer { pp in
             inverseFrequencies.withUnsafeBufferPointer { fp in
                 withOptionalPointer(s.form == .twoD ? blockPositions : nil) { bp in
-                    x.withUnsafeMutableBufferPointer { fn($0.baseAddress, &shape, pp.baseAddress, bp, fp.baseAddress) }
+                    x.withUnsafeMutableBufferPointer { fn($0.baseAddress! + offset, &shape, pp.baseAddress, bp, fp.baseAddress) }
                 }
             }
         }

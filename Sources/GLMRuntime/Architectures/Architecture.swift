@@ -1,0 +1,75 @@
+// Architecture.swift — what differs between GLM-family architectures, behind
+// one protocol: how a checkpoint's config.json maps to ModelConfig, and how
+// token ids lay out into position ids. Everything else (tensor names, the
+// layer) is shared. Adding an architecture is one file and one line in `all`.
+
+import Foundation
+import KernelBridge
+
+public protocol GLMArchitecture: Sendable {
+    /// `general.architecture` in the model file.
+    static var name: String { get }
+    /// Whether a checkpoint folder's config.json describes this architecture.
+    static func recognises(checkpointConfig: [String: Any]) -> Bool
+    /// The hyperparameters from a checkpoint's config.json.
+    static func config(fromCheckpoint json: [String: Any], source: String) throws -> ModelConfig
+    /// Position ids of token index t, given the prompt's layout (see PromptLayout).
+    static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32)
+}
+
+public enum Architectures {
+    /// Every architecture this runtime runs, keyed by its model-file name.
+    public static let all: [any GLMArchitecture.Type] = [GLM130B.self, ChatGLM6B.self]
+
+    public static func named(_ name: String) -> (any GLMArchitecture.Type)? { all.first { $0.name == name } }
+    public static var names: [String] { all.map { $0.name } }
+}
+
+/// Where the prompt's special tokens sit; the reference code derives the
+/// attention mask and the position ids from these alone.
+public struct PromptLayout: Sendable, Equatable {
+    /// Index of the first start-of-piece token; the tokens before it form the
+    /// bidirectional context. Equal to the prompt length when there is no sop.
+    public let sopIndex: Int
+    /// Index of [gMASK] when present, otherwise of [MASK]; nil when neither is.
+    public let maskIndex: Int?
+    /// True when the mask is [gMASK] (continue the text) rather than [MASK] (fill a blank).
+    public let isGMask: Bool
+
+    public init(ids: [Int32], tokens: SpecialTokens) {
+        sopIndex = ids.firstIndex(of: tokens.sop) ?? ids.count
+        if let g = ids.firstIndex(of: tokens.gmask) {
+            maskIndex = g
+            isGMask = true
+        } else {
+            maskIndex = ids.firstIndex(of: tokens.mask)
+            isGMask = false
+        }
+    }
+
+    /// Keys every query sees: everything before sop (the reference's context).
+    public var bidirectionalLength: Int { sopIndex }
+}
+
+// MARK: - Reading config.json values
+
+struct ConfigReader {
+    let json: [String: Any]
+    let source: String
+
+    func int(_ keys: String...) throws -> Int {
+        for key in keys {
+            if let v = json[key] as? Int { return v }
+            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
+        }
+        throw ModelFileError.badConfig(file: source, reason: "missing integer '\(keys.joined(separator: "' or '"))'")
+    }
+
+    func optionalInt(_ key: String) -> Int? { (json[key] as? Int) ?? (json[key] as? Double).map { Int($0) } }
+
+    func float(_ key: String, default value: Float) -> Float {
+        (json[key] as? Double).map(Float.init) ?? (json[key] as? Int).map(Float.init) ?? value
+    }
+
+    func bool(_ key: String, default value: Bool) -> Bool { json[key] as? Bool ?? value }
+}

@@ -1,0 +1,38 @@
+// ChatGLM6B.swift — ChatGLM-6B v1 (THUDM/chatglm-6b modeling_chatglm.py):
+// GeLU FFN in its tanh form, 2D RoPE (half of each head by position, half by
+// block position), a separate lm_head. Hugging Face config.json.
+
+import KernelBridge
+
+public enum ChatGLM6B: GLMArchitecture {
+    public static let name = "chatglm"
+
+    public static func recognises(checkpointConfig json: [String: Any]) -> Bool {
+        (json["model_type"] as? String) == "chatglm"
+    }
+
+    public static func config(fromCheckpoint json: [String: Any], source: String) throws -> ModelConfig {
+        let r = ConfigReader(json: json, source: source)
+        guard r.bool("position_encoding_2d", default: true) else {
+            throw ModelFileError.badConfig(file: source, reason: "ChatGLM with position_encoding_2d = false is not supported")
+        }
+        let hidden = try r.int("hidden_size")
+        let heads = try r.int("num_attention_heads")
+        let eos = Int32(try r.int("eos_token_id"))
+        let tokens = SpecialTokens(mask: Int32(try r.int("mask_token_id")), gmask: Int32(try r.int("gmask_token_id")), smask: nil,
+                                   sop: Int32(try r.int("bos_token_id")), eop: eos, eos: eos,
+                                   pad: r.optionalInt("pad_token_id").map(Int32.init))
+        return ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads,
+                           headDim: hidden / max(heads, 1), ffnInner: r.optionalInt("inner_hidden_size") ?? 4 * hidden,
+                           vocab: try r.int("vocab_size"), contextLength: r.optionalInt("max_sequence_length") ?? 2048,
+                           layerNormEps: r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .twoD,
+                           feedForward: .geluTanh, tiedOutput: false, tokens: tokens)
+    }
+
+    /// modeling_chatglm.py `get_position_ids` (2D): before sop, (t, 0); from sop
+    /// on, (mask position, t - sop + 1), so generated tokens keep counting blocks.
+    public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) {
+        guard t >= layout.sopIndex else { return (Int32(t), 0) }
+        return (Int32(layout.maskIndex ?? t), Int32(t - layout.sopIndex + 1))
+    }
+}

@@ -1,0 +1,43 @@
+// GLM130B.swift — GLM-130B (THUDM/GLM-130B with SwissArmyTransformer): GeGLU
+// FFN (x1 * gelu_erf(x2)), 1D RoPE over the whole head, tied output embedding.
+// Its checkpoints carry no Hugging Face config; the config.json beside them
+// holds the SAT arguments (see Tests/KernelTests/Fixtures/glm-130b-tiny).
+
+import KernelBridge
+
+public enum GLM130B: GLMArchitecture {
+    public static let name = "glm130b"
+
+    public static func recognises(checkpointConfig json: [String: Any]) -> Bool {
+        if let type = json["model_type"] as? String, type.lowercased().hasPrefix("glm-130b") || type == "glm130b" { return true }
+        return json["sat_args"] != nil && json["position_encoding_2d"] as? Bool != true
+    }
+
+    public static func config(fromCheckpoint json: [String: Any], source: String) throws -> ModelConfig {
+        let r = ConfigReader(json: json, source: source)
+        let hidden = try r.int("hidden_size")
+        let heads = try r.int("num_attention_heads")
+        guard let special = json["special_token_ids"] as? [String: Any] else {
+            throw ModelFileError.badConfig(file: source, reason: "missing 'special_token_ids' ([MASK], [gMASK], sop, eop, eos)")
+        }
+        func id(_ key: String) throws -> Int32 {
+            guard let v = special[key] as? Int else { throw ModelFileError.badConfig(file: source, reason: "missing special token '\(key)'") }
+            return Int32(v)
+        }
+        let tokens = SpecialTokens(mask: try id("[MASK]"), gmask: try id("[gMASK]"), smask: (special["[sMASK]"] as? Int).map(Int32.init),
+                                   sop: try id("sop"), eop: try id("eop"), eos: try id("eos"), pad: nil)
+        return ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads,
+                           headDim: r.optionalInt("hidden_size_per_attention_head") ?? hidden / max(heads, 1),
+                           ffnInner: try r.int("inner_hidden_size"), vocab: try r.int("vocab_size"),
+                           contextLength: r.optionalInt("max_sequence_length") ?? 2048,
+                           layerNormEps: r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .oneD,
+                           feedForward: .gegluErf, tiedOutput: true, tokens: tokens)
+    }
+
+    /// GLM-130B generate.py `get_masks_and_position_ids`: positions count up; for
+    /// a [MASK] prompt every index from sop on takes the mask's position.
+    public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) {
+        if let mask = layout.maskIndex, !layout.isGMask, t >= layout.sopIndex { return (Int32(mask), 0) }
+        return (Int32(t), 0)
+    }
+}

@@ -1,0 +1,81 @@
+// GLMModel.swift — a loaded GLM model: its configuration and its weights,
+// which stay in the memory-mapped model file (no copy) except the small FP32
+// norm and bias vectors. Every tensor's shape is checked against the config.
+
+import KernelBridge
+
+public struct LayerWeights: Sendable {
+    public let attentionNormWeight: [Float], attentionNormBias: [Float]   // (hidden)
+    public let qkv: WeightMatrix                                          // (3 hidden, hidden), per head [q|k|v]
+    public let qkvBias: [Float]                                           // (3 hidden)
+    public let attentionOutput: WeightMatrix                              // (hidden, hidden)
+    public let attentionOutputBias: [Float]                               // (hidden)
+    public let ffnNormWeight: [Float], ffnNormBias: [Float]               // (hidden)
+    public let ffnUp: WeightMatrix                                        // (up rows, hidden)
+    public let ffnUpBias: [Float]                                         // (up rows)
+    public let ffnDown: WeightMatrix                                      // (hidden, inner)
+    public let ffnDownBias: [Float]                                       // (hidden)
+}
+
+public final class GLMModel: Sendable {
+    public let config: ModelConfig
+    public let architecture: any GLMArchitecture.Type
+    public let file: GGUFFile
+    public let tokenEmbedding: WeightMatrix          // (vocab, hidden)
+    public let layers: [LayerWeights]
+    public let outputNormWeight: [Float], outputNormBias: [Float]
+    /// The output projection: the token embedding when tied.
+    public let output: WeightMatrix                   // (vocab, hidden)
+
+    public convenience init(path: String) throws {
+        try self.init(file: GGUFFile(path: path))
+    }
+
+    public init(file: GGUFFile) throws {
+        let config = try ModelConfig(gguf: file)
+        guard let arch = Architectures.named(config.architecture) else {
+            throw ModelFileError.unknownArchitecture(file: file.path, name: config.architecture, known: Architectures.names)
+        }
+        self.config = config
+        self.file = file
+        architecture = arch
+        let source = file.path.lastPathComponentForErrors
+        let h = config.hidden
+
+        func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
+            guard let info = file.tensorInfo(name) else { throw ModelFileError.missingTensor(file: source, tensor: name) }
+            guard info.shape == [rows, cols] else { throw ModelFileError.tensorShape(file: source, tensor: name, expected: [rows, cols], actual: info.shape) }
+            return try file.matrix(name)
+        }
+        func vector(_ name: String, _ count: Int) throws -> [Float] {
+            guard let info = file.tensorInfo(name) else { throw ModelFileError.missingTensor(file: source, tensor: name) }
+            guard info.shape == [count] else { throw ModelFileError.tensorShape(file: source, tensor: name, expected: [count], actual: info.shape) }
+            return try file.floats(name)
+        }
+
+        tokenEmbedding = try matrix(TensorNames.tokenEmbedding, config.vocab, h)
+        layers = try (0..<config.layers).map { i in
+            LayerWeights(
+                attentionNormWeight: try vector(TensorNames.attentionNormWeight(i), h),
+                attentionNormBias: try vector(TensorNames.attentionNormBias(i), h),
+                qkv: try matrix(TensorNames.qkvWeight(i), 3 * h, h),
+                qkvBias: try vector(TensorNames.qkvBias(i), 3 * h),
+                attentionOutput: try matrix(TensorNames.attentionOutputWeight(i), h, h),
+                attentionOutputBias: try vector(TensorNames.attentionOutputBias(i), h),
+                ffnNormWeight: try vector(TensorNames.ffnNormWeight(i), h),
+                ffnNormBias: try vector(TensorNames.ffnNormBias(i), h),
+                ffnUp: try matrix(TensorNames.ffnUpWeight(i), config.ffnUpRows, h),
+                ffnUpBias: try vector(TensorNames.ffnUpBias(i), config.ffnUpRows),
+                ffnDown: try matrix(TensorNames.ffnDownWeight(i), h, config.ffnInner),
+                ffnDownBias: try vector(TensorNames.ffnDownBias(i), h))
+        }
+        outputNormWeight = try vector(TensorNames.outputNormWeight, h)
+        outputNormBias = try vector(TensorNames.outputNormBias, h)
+        output = config.tiedOutput ? tokenEmbedding : try matrix(TensorNames.output, config.vocab, h)
+    }
+
+    /// Bytes of all weights as stored.
+    public var weightBytes: Int {
+        file.tensors.reduce(0) { $0 + $1.byteCount }
+    }
+}

@@ -1,0 +1,67 @@
+// ModelConfig+GGUF.swift — ModelConfig to and from a model file's metadata.
+
+extension ModelConfig {
+    /// Reads the configuration of `file`; the architecture must be registered.
+    public init(gguf file: GGUFFile) throws {
+        let source = file.path.lastPathComponentForErrors
+        func value(_ key: String) throws -> GGUFValue {
+            guard let v = file.metadata[key] else { throw ModelFileError.missingKey(file: source, key: key) }
+            return v
+        }
+        func int(_ key: String) throws -> Int {
+            let v = try value(key)
+            guard let i = v.intValue else { throw ModelFileError.wrongKeyType(file: source, key: key, expected: "integer", actual: "\(v.type)") }
+            return i
+        }
+        func float(_ key: String) throws -> Float {
+            let v = try value(key)
+            guard let f = v.floatValue else { throw ModelFileError.wrongKeyType(file: source, key: key, expected: "number", actual: "\(v.type)") }
+            return Float(f)
+        }
+        func token(_ key: String) throws -> Int32 { Int32(truncatingIfNeeded: try int(key)) }
+
+        let archValue = try value(ModelKeys.architecture)
+        guard let arch = archValue.stringValue else {
+            throw ModelFileError.wrongKeyType(file: source, key: ModelKeys.architecture, expected: "string", actual: "\(archValue.type)")
+        }
+        guard Architectures.named(arch) != nil else {
+            throw ModelFileError.unknownArchitecture(file: source, name: arch, known: Architectures.names)
+        }
+        let tokens = SpecialTokens(mask: try token(ModelKeys.maskToken), gmask: try token(ModelKeys.gmaskToken),
+                                   smask: file.metadata[ModelKeys.smaskToken]?.intValue.map(Int32.init),
+                                   sop: try token(ModelKeys.sopToken), eop: try token(ModelKeys.eopToken),
+                                   eos: try token(ModelKeys.eosToken), pad: file.metadata[ModelKeys.padToken]?.intValue.map(Int32.init))
+        let isChatGLM = arch == ChatGLM6B.name
+        self.init(architecture: arch, layers: try int(ModelKeys.blockCount(arch)), hidden: try int(ModelKeys.embeddingLength(arch)),
+                  heads: try int(ModelKeys.headCount(arch)), headDim: try int(ModelKeys.keyLength(arch)),
+                  ffnInner: try int(ModelKeys.feedForwardLength(arch)), vocab: try int(ModelKeys.vocabSize(arch)),
+                  contextLength: try int(ModelKeys.contextLength(arch)), layerNormEps: try float(ModelKeys.layerNormEps(arch)),
+                  ropeBase: try float(ModelKeys.ropeBase(arch)), rope: isChatGLM ? .twoD : .oneD,
+                  feedForward: isChatGLM ? .geluTanh : .gegluErf, tiedOutput: file.tensorInfo(TensorNames.output) == nil,
+                  tokens: tokens)
+        try validate(source: source)
+    }
+
+    /// Writes the configuration's keys (the inverse of init(gguf:)).
+    public func write(to writer: inout GGUFWriter) {
+        let a = architecture
+        writer.set(ModelKeys.architecture, .string(a))
+        writer.set(ModelKeys.blockCount(a), .uint32(UInt32(layers)))
+        writer.set(ModelKeys.embeddingLength(a), .uint32(UInt32(hidden)))
+        writer.set(ModelKeys.headCount(a), .uint32(UInt32(heads)))
+        writer.set(ModelKeys.keyLength(a), .uint32(UInt32(headDim)))
+        writer.set(ModelKeys.feedForwardLength(a), .uint32(UInt32(ffnInner)))
+        writer.set(ModelKeys.vocabSize(a), .uint32(UInt32(vocab)))
+        writer.set(ModelKeys.contextLength(a), .uint32(UInt32(contextLength)))
+        writer.set(ModelKeys.layerNormEps(a), .float32(layerNormEps))
+        writer.set(ModelKeys.ropeBase(a), .float32(ropeBase))
+        writer.set(ModelKeys.maskToken, .uint32(UInt32(tokens.mask)))
+        writer.set(ModelKeys.gmaskToken, .uint32(UInt32(tokens.gmask)))
+        if let smask = tokens.smask { writer.set(ModelKeys.smaskToken, .uint32(UInt32(smask))) }
+        writer.set(ModelKeys.sopToken, .uint32(UInt32(tokens.sop)))
+        writer.set(ModelKeys.bosToken, .uint32(UInt32(tokens.sop)))
+        writer.set(ModelKeys.eopToken, .uint32(UInt32(tokens.eop)))
+        writer.set(ModelKeys.eosToken, .uint32(UInt32(tokens.eos)))
+        if let pad = tokens.pad { writer.set(ModelKeys.padToken, .uint32(UInt32(pad))) }
+    }
+}
