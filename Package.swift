@@ -39,10 +39,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "KernelTests",
-            dependencies: ["KernelBridge", "GLMRuntime"],
-            exclude: ["Fixtures"]
-        ),
+        // Both test targets read the golden data in Tests/Fixtures (copied from
+        // the model authors' reference runs), so a clean clone tests itself.
+        .testTarget(name: "KernelTests", dependencies: ["KernelBridge", "GLMRuntime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime"]),
     ]
 )

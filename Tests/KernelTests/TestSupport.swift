@@ -49,8 +49,8 @@ func firstMismatch(_ actual: [Float], _ expected: [Float]) -> String {
 }
 
 enum Fixtures {
-    /// Tests/KernelTests/Fixtures, found from this file so tests need nothing outside the repo.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+    /// Tests/Fixtures, found from this file so tests need nothing outside the repo.
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
     static func golden(_ arch: String) -> URL { root.appendingPathComponent(arch) }
 }
 

@@ -11,6 +11,12 @@ public enum ChatGLM6B: GLMArchitecture {
         (json["model_type"] as? String) == "chatglm"
     }
 
+    /// The reference's GLMBlock takes `num_layers=28` as a default argument and
+    /// ChatGLMModel never passes the real count, so every ChatGLM-6B-layout model
+    /// scales its residuals by sqrt(2 * 28), whatever its depth. The golden tiny
+    /// model (2 layers) confirms it: its layer outputs match sqrt(56), not 2.
+    public static let referenceAlpha = Float(2 * 28).squareRoot()
+
     public static func config(fromCheckpoint json: [String: Any], source: String) throws -> ModelConfig {
         let r = ConfigReader(json: json, source: source)
         guard r.bool("position_encoding_2d", default: true) else {
@@ -26,7 +32,7 @@ public enum ChatGLM6B: GLMArchitecture {
                            headDim: hidden / max(heads, 1), ffnInner: r.optionalInt("inner_hidden_size") ?? 4 * hidden,
                            vocab: try r.int("vocab_size"), contextLength: r.optionalInt("max_sequence_length") ?? 2048,
                            layerNormEps: r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .twoD,
-                           feedForward: .geluTanh, tiedOutput: false, tokens: tokens)
+                           feedForward: .geluTanh, tiedOutput: false, tokens: tokens, alpha: referenceAlpha)
     }
 
     /// modeling_chatglm.py `get_position_ids` (2D): before sop, (t, 0); from sop

@@ -26,12 +26,13 @@ public enum GLM130B: GLMArchitecture {
         }
         let tokens = SpecialTokens(mask: try id("[MASK]"), gmask: try id("[gMASK]"), smask: (special["[sMASK]"] as? Int).map(Int32.init),
                                    sop: try id("sop"), eop: try id("eop"), eos: try id("eos"), pad: nil)
-        return ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads,
+        let layers = try r.int("num_layers")
+        return ModelConfig(architecture: name, layers: layers, hidden: hidden, heads: heads,
                            headDim: r.optionalInt("hidden_size_per_attention_head") ?? hidden / max(heads, 1),
                            ffnInner: try r.int("inner_hidden_size"), vocab: try r.int("vocab_size"),
                            contextLength: r.optionalInt("max_sequence_length") ?? 2048,
                            layerNormEps: r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .oneD,
-                           feedForward: .gegluErf, tiedOutput: true, tokens: tokens)
+                           feedForward: .gegluErf, tiedOutput: true, tokens: tokens, alpha: Float(2 * layers).squareRoot())
     }
 
     /// GLM-130B generate.py `get_masks_and_position_ids`: positions count up; for

@@ -42,9 +42,9 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// Output projection shares the word embedding (GLM-130B) or is its own `lm_head` (ChatGLM).
     public var tiedOutput: Bool
     public var tokens: SpecialTokens
-
-    /// DeepNorm's residual scale, sqrt(2 * layers).
-    public var alpha: Float { Float(2 * layers).squareRoot() }
+    /// DeepNorm's residual scale: sqrt(2 * layers) in the GLM-130B paper; the
+    /// architecture decides (ChatGLM-6B's reference code always uses sqrt(2 * 28)).
+    public var alpha: Float
     /// Rows of the up projection: 2 * inner for GeGLU, inner for GeLU.
     public var ffnUpRows: Int { feedForward == .gegluErf ? 2 * ffnInner : ffnInner }
     /// Dimension each rotation acts on.
@@ -56,6 +56,7 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         guard layers > 0, hidden > 0, heads > 0, headDim > 0, ffnInner > 0, vocab > 0, contextLength > 0 else {
             throw fail("every size must be positive (layers \(layers), hidden \(hidden), heads \(heads), head dim \(headDim), inner \(ffnInner), vocab \(vocab), context \(contextLength))")
         }
+        guard alpha > 0, alpha.isFinite else { throw fail("residual alpha \(alpha) must be a positive number") }
         guard heads * headDim == hidden else { throw fail("heads (\(heads)) x head dim (\(headDim)) must equal hidden (\(hidden))") }
         guard headDim % (rope == .twoD ? 4 : 2) == 0 else { throw fail("head dim \(headDim) does not fit \(rope) RoPE") }
         guard headDim <= 512 else { throw fail("head dim \(headDim) is above the kernels' 512") }

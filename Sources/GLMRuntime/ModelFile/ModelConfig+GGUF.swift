@@ -38,7 +38,7 @@ extension ModelConfig {
                   contextLength: try int(ModelKeys.contextLength(arch)), layerNormEps: try float(ModelKeys.layerNormEps(arch)),
                   ropeBase: try float(ModelKeys.ropeBase(arch)), rope: isChatGLM ? .twoD : .oneD,
                   feedForward: isChatGLM ? .geluTanh : .gegluErf, tiedOutput: file.tensorInfo(TensorNames.output) == nil,
-                  tokens: tokens)
+                  tokens: tokens, alpha: try float(ModelKeys.residualAlpha(arch)))
         try validate(source: source)
     }
 
@@ -55,6 +55,7 @@ extension ModelConfig {
         writer.set(ModelKeys.contextLength(a), .uint32(UInt32(contextLength)))
         writer.set(ModelKeys.layerNormEps(a), .float32(layerNormEps))
         writer.set(ModelKeys.ropeBase(a), .float32(ropeBase))
+        writer.set(ModelKeys.residualAlpha(a), .float32(alpha))
         writer.set(ModelKeys.maskToken, .uint32(UInt32(tokens.mask)))
         writer.set(ModelKeys.gmaskToken, .uint32(UInt32(tokens.gmask)))
         if let smask = tokens.smask { writer.set(ModelKeys.smaskToken, .uint32(UInt32(smask))) }

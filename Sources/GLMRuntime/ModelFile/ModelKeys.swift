@@ -16,6 +16,8 @@ public enum ModelKeys {
     public static func layerNormEps(_ arch: String) -> String { "\(arch).attention.layer_norm_epsilon" }
     public static func ropeBase(_ arch: String) -> String { "\(arch).rope.freq_base" }
     public static func vocabSize(_ arch: String) -> String { "\(arch).vocab_size" }
+    /// DeepNorm's residual scale alpha (x * alpha + sublayer(x)).
+    public static func residualAlpha(_ arch: String) -> String { "\(arch).residual_alpha" }
 
     // Special tokens: GGUF's standard ids plus GLM's mask and piece tokens.
     public static let bosToken = "tokenizer.ggml.bos_token_id"

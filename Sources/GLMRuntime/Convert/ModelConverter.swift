@@ -1,0 +1,115 @@
+// ModelConverter.swift — checkpoint folder -> GGUF model file. Reads the
+// config through the architecture that recognises it, maps the reference
+// code's parameter names to ours, checks every shape, and encodes the 2D
+// weights in the requested type (1D norms and biases stay FP32).
+
+import Foundation
+import KernelBridge
+
+public enum ConversionType: String, CaseIterable, Sendable {
+    case f32, f16, q8_0, q4_0
+    /// GLM-130B's per-row INT4, stored losslessly as Q4_0 blocks that all carry the row's scale.
+    case q4_row
+}
+
+public struct ConversionReport: Sendable {
+    public var tensors = 0
+    public var bytes = 0
+    /// Tensors stored in another type than asked, and why.
+    public var fallbacks: [String] = []
+}
+
+public struct ModelConverter {
+    public let type: ConversionType
+    /// Called after each tensor with (done, total, tensor name).
+    public var progress: ((Int, Int, String) -> Void)?
+
+    public init(type: ConversionType, progress: ((Int, Int, String) -> Void)? = nil) {
+        self.type = type
+        self.progress = progress
+    }
+
+    public func convert(folder: String, to output: String) throws -> ConversionReport {
+        let checkpoint = try SafeTensorsCheckpoint(folder: folder)
+        return try convert(checkpoint, source: folder, to: output)
+    }
+
+    public func convert(_ checkpoint: CheckpointSource, source: String, to output: String) throws -> ConversionReport {
+        guard let arch = Architectures.all.first(where: { $0.recognises(checkpointConfig: checkpoint.config) }) else {
+            throw ModelFileError.unknownArchitecture(file: "\(source)/config.json", name: (checkpoint.config["model_type"] as? String) ?? "unrecognised config",
+                                                     known: Architectures.names)
+        }
+        let config = try arch.config(fromCheckpoint: checkpoint.config, source: "\(source)/config.json")
+        try config.validate(source: "\(source)/config.json")
+
+        var writer = GGUFWriter()
+        config.write(to: &writer)
+        writer.set(ModelKeys.name, .string((source as NSString).lastPathComponent))
+        writer.set(ModelKeys.fileType, .string(type.rawValue))
+
+        let plan = CheckpointNames.plan(config)
+        var report = ConversionReport()
+        for (done, entry) in plan.enumerated() {
+            let shape = try checkpoint.shape(entry.checkpoint)
+            guard shape == entry.shape else {
+                throw ModelFileError.tensorShape(file: source, tensor: entry.checkpoint, expected: entry.shape, actual: shape)
+            }
+            let values = try checkpoint.floats(entry.checkpoint)
+            let (tensorType, bytes, note) = try encode(values, shape: shape)
+            if let note { report.fallbacks.append("\(entry.name): \(note)") }
+            writer.addTensor(entry.name, shape: shape, type: tensorType, data: bytes)
+            report.tensors += 1
+            report.bytes += bytes.count
+            progress?(done + 1, plan.count, entry.name)
+        }
+        try writer.write(to: output)
+        return report
+    }
+
+    /// Encodes one tensor; 1D tensors stay FP32, and a matrix whose columns are
+    /// not a multiple of 32 cannot use the block types, so it falls back to F16.
+    private func encode(_ values: [Float], shape: [Int]) throws -> (GGUFTensorType, [UInt8], String?) {
+        guard shape.count == 2 else { return (.f32, try WeightMatrix.quantize(values, rows: 1, cols: values.count, as: .f32).data.bytes, nil) }
+        let (rows, cols) = (shape[0], shape[1])
+        var target = type
+        var note: String?
+        if [.q8_0, .q4_0, .q4_row].contains(target), cols % 32 != 0 {
+            note = "\(cols) columns is not a multiple of 32: stored as f16 instead of \(target.rawValue)"
+            target = .f16
+        }
+        switch target {
+        case .f32: return (.f32, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .f32).data.bytes, note)
+        case .f16: return (.f16, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .f16).data.bytes, note)
+        case .q8_0: return (.q8_0, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q8_0).data.bytes, note)
+        case .q4_0: return (.q4_0, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q4_0).data.bytes, note)
+        case .q4_row: return (.q4_0, try Q4RowAsQ4_0.encode(WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q4Row)), note)
+        }
+    }
+}
+
+/// GLM-130B per-row INT4 in GGUF Q4_0 blocks, without loss: every block of a
+/// row stores the row's fp16 scale as d, and q in [-7, 7] as the nibble q + 8
+/// (Q4_0 decodes d * (nibble - 8)). Q4_0 puts element j of a block in the low
+/// nibble of byte j and element j + 16 in its high nibble.
+public enum Q4RowAsQ4_0 {
+    public static func encode(_ w: WeightMatrix) throws -> [UInt8] {
+        precondition(w.type == .q4Row && w.cols % 32 == 0, "encode takes a q4_row matrix with cols % 32 == 0")
+        let q = try Int4Packing.unpack(w.data.bytes, count: w.rows * w.rowBytes * 2)
+        let blocks = w.cols / 32
+        var out = [UInt8]()
+        out.reserveCapacity(w.rows * blocks * 18)
+        for r in 0..<w.rows {
+            let scale = w.scales[r]
+            for b in 0..<blocks {
+                out.append(UInt8(scale & 0xFF))
+                out.append(UInt8(scale >> 8))
+                let base = r * w.rowBytes * 2 + b * 32
+                for j in 0..<16 {
+                    let low = UInt8(Int(q[base + j]) + 8), high = UInt8(Int(q[base + j + 16]) + 8)
+                    out.append(low | high << 4)
+                }
+            }
+        }
+        return out
+    }
+}
