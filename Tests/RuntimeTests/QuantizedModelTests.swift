@@ -1,0 +1,117 @@
+// QuantizedModelTests.swift — golden models converted to f16, q8_0, q4_0 and
+// q4_row, against the FP32 reference logits.
+//
+// How much a weight error moves the logits depends on the model: these tiny
+// random models are far more sensitive than trained ones (the authors' own
+// fp16 run of glm-130b-tiny moves its logits by nmse 1e-4 from rounding
+// activations alone). So each bound is calibrated on the model itself: the
+// same checkpoint is converted with Gaussian noise added to every matrix,
+// noise with exactly the energy of that matrix's quantization error. If the
+// quantized model's logit error is of the order of that noise model's, the
+// quantizer, the file encoding and the quantized kernels behave like an
+// unbiased rounding of the weights; a wrong scale, nibble order or block
+// layout would be a systematic error orders of magnitude larger. The allowed
+// ratio is 4: two random draws of the same energy differ by up to ~2x on
+// these few-hundred-logit cases (seen across seeds), doubled for margin.
+
+import Foundation
+import GLMRuntime
+import KernelBridge
+import Testing
+
+/// The checkpoint with every converted matrix perturbed by seeded Gaussian
+/// noise whose energy equals the matrix's quantization error in `type`.
+private struct NoisyCheckpoint: CheckpointSource {
+    let base: SafeTensorsCheckpoint
+    let type: ConversionType
+    var config: [String: Any] { base.config }
+    var names: [String] { base.names }
+    func shape(_ name: String) throws -> [Int] { try base.shape(name) }
+
+    func floats(_ name: String) throws -> [Float] {
+        let values = try base.floats(name)
+        let shape = try base.shape(name)
+        guard shape.count == 2, shape[1] % 32 == 0 else { return values } // kept FP32 (1D) or stored as exact f16
+        let weightType: WeightType = type == .q8_0 ? .q8_0 : (type == .q4_0 ? .q4_0 : .q4Row)
+        let quantized = try Kernels(isa: .scalar).dequantize(WeightMatrix.quantize(values, rows: shape[0], cols: shape[1], as: weightType))
+        let energy = zip(quantized, values).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+        var rng = NoiseGenerator(seed: name.utf8.reduce(UInt64(17)) { $0 &* 31 &+ UInt64($1) }) // stable across runs, unlike hashValue
+        let noise = (0..<values.count).map { _ in rng.normal() }
+        let noiseEnergy = noise.reduce(0.0) { $0 + $1 * $1 }
+        let scale = (energy / noiseEnergy).squareRoot()
+        return zip(values, noise).map { $0 + Float($1 * scale) }
+    }
+}
+
+private struct NoiseGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> Double {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Double(state >> 11) / Double(1 << 53)
+    }
+    mutating func normal() -> Double {
+        (-2 * Foundation.log(max(next(), 1e-300))).squareRoot() * cos(2 * .pi * next())
+    }
+}
+
+private func noisyModel(_ arch: String, _ type: ConversionType) throws -> GLMModel {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glmruntime-tests-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let path = dir.appendingPathComponent("\(arch)-noise-\(type.rawValue).gguf").path
+    let source = NoisyCheckpoint(base: try SafeTensorsCheckpoint(folder: Fixtures.folder(arch)), type: type)
+    _ = try ModelConverter(type: .f32).convert(source, source: Fixtures.folder(arch), to: path)
+    return try GLMModel(path: path)
+}
+
+private func promptLogitError(_ model: GLMModel, _ golden: Golden) throws -> Double {
+    var total = 0.0
+    for c in golden.cases {
+        let session = try InferenceSession(model: model, capacity: 128)
+        total += nmse(try session.forward(c.inputIDs, allLogits: true), try golden.expected.floats("\(c.name).logits"))
+    }
+    return total / Double(golden.cases.count)
+}
+
+@Suite("Golden models after quantization", .serialized)
+struct QuantizedModelTests {
+    @Test("f16 is lossless on these fp16-exact weights")
+    func f16Conversion_isLossless() throws {
+        for arch in ["glm-130b-tiny", "chatglm-6b-tiny"] {
+            let golden = try Golden(arch)
+            // every golden weight is fp16-exact, so f16 storage changes nothing: the FP32 bound applies
+            let error = try promptLogitError(ConvertedModels.model(arch, .f16), golden)
+            #expect(error <= 1e-10, "\(arch): logit nmse \(error)")
+        }
+    }
+
+    @Test("quantized logits err like same-energy weight noise", arguments: ["glm-130b-tiny", "chatglm-6b-tiny"], [ConversionType.q8_0, .q4_0, .q4_row])
+    func quantizedLogits_errLikeWeightNoise(arch: String, type: ConversionType) throws {
+        let golden = try Golden(arch)
+        let quantized = try promptLogitError(ConvertedModels.model(arch, type), golden)
+        let noise = try promptLogitError(noisyModel(arch, type), golden)
+        print("logit nmse \(arch) \(type.rawValue): quantized \(quantized), same-energy noise \(noise), ratio \(quantized / noise)")
+        #expect(quantized <= 4 * noise, "\(arch) \(type.rawValue): quantized nmse \(quantized) vs noise \(noise)")
+        #expect(quantized > 0, "\(arch) \(type.rawValue): no error at all means the weights were not quantized")
+    }
+
+    @Test("q8_0 keeps the greedy tokens of chatglm-6b-tiny (its margins exceed the logit error)")
+    func q8GreedyTokens_matchReference() throws {
+        // chatglm-6b-tiny's q8_0 logit error is ~4e-4 nmse (~0.1 max abs) while its
+        // smallest greedy margin is 0.066 at a later step; we check each step with the
+        // reference's own tokens fed back, so one flip cannot cascade.
+        let golden = try Golden("chatglm-6b-tiny")
+        let model = try ConvertedModels.model("chatglm-6b-tiny", .q8_0)
+        var flips = 0, steps = 0
+        for c in golden.cases {
+            let session = try InferenceSession(model: model, capacity: 128)
+            var logits = try session.forward(c.inputIDs)
+            for step in 0..<c.generated.count {
+                if argmax(logits[...]) != c.generated[step] { flips += 1 }
+                steps += 1
+                if step + 1 < c.generated.count { logits = try session.forward([c.generated[step]]) }
+            }
+        }
+        #expect(flips <= steps / 16, "\(flips) of \(steps) greedy tokens differ")
+    }
+}
