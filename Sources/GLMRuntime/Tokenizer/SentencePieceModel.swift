@@ -1,0 +1,118 @@
+// SentencePieceModel.swift — reads a SentencePiece `.model` file (a ModelProto,
+// field numbers from sentencepiece_model.proto) into a TokenizerVocabulary.
+// Only what encoding and decoding need is kept; proto2 defaults apply to
+// absent fields.
+
+import Foundation
+
+public enum PieceType: Int32, Sendable, Codable {
+    // The values of SentencePiece's enum, which GGUF's token_type also uses.
+    case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
+}
+
+/// Everything a tokenizer is made of, as stored in a `.model` or a model file.
+public struct TokenizerVocabulary: Sendable, Equatable {
+    public enum Algorithm: String, Sendable { case unigram, bpe }
+
+    public var algorithm: Algorithm
+    public var pieces: [String]
+    public var scores: [Float]
+    public var types: [PieceType]
+    public var addDummyPrefix = true
+    public var removeExtraWhitespaces = true
+    public var escapeWhitespaces = true
+    public var byteFallback = false
+    public var unknownID: Int32 = 0
+    /// What decoding shows for the unknown piece (SentencePiece: " \u{2047} ").
+    public var unknownSurface = " \u{2047} "
+}
+
+extension TokenizerVocabulary {
+    /// Parses a `.model` file's bytes; `file` names it in errors.
+    public init(sentencePieceModel data: [UInt8], file: String) throws {
+        var pieces: [String] = [], scores: [Float] = [], types: [PieceType] = []
+        var algorithm = Algorithm.unigram
+        var byteFallback = false, unknownID: Int32 = 0, unknownSurface = " \u{2047} "
+        var addDummyPrefix = true, removeExtra = true, escape = true
+        var normalizerName = "", charsmap = 0
+        do {
+            var reader = ProtobufReader(data[...])
+            while let (number, field) = try reader.next() {
+                switch (number, field) {
+                case let (1, .bytes(message)):          // pieces
+                    var piece = "", score: Float = 0, type = PieceType.normal
+                    var sub = ProtobufReader(message)
+                    while let (n, f) = try sub.next() {
+                        switch (n, f) {
+                        case let (1, .bytes(text)):
+                            guard let s = String(validating: Array(text), as: UTF8.self) else {
+                                throw TokenizerError.malformedModel(file: file, reason: "piece \(pieces.count) is not UTF-8")
+                            }
+                            piece = s
+                        case let (2, .fixed32(bits)): score = Float(bitPattern: bits)
+                        case let (3, .varint(v)):
+                            guard let t = PieceType(rawValue: Int32(truncatingIfNeeded: v)) else {
+                                throw TokenizerError.malformedModel(file: file, reason: "piece \(pieces.count) has type \(v)")
+                            }
+                            type = t
+                        default: break
+                        }
+                    }
+                    pieces.append(piece)
+                    scores.append(score)
+                    types.append(type)
+                case let (2, .bytes(message)):          // trainer_spec
+                    var sub = ProtobufReader(message)
+                    while let (n, f) = try sub.next() {
+                        switch (n, f) {
+                        case let (3, .varint(v)):
+                            switch v {
+                            case 1: algorithm = .unigram
+                            case 2: algorithm = .bpe
+                            default: throw TokenizerError.unsupported(file: file, feature: "model type \(v) (only unigram and BPE)")
+                            }
+                        case let (35, .varint(v)): byteFallback = v != 0
+                        case let (40, .varint(v)): unknownID = Int32(truncatingIfNeeded: v)
+                        case let (44, .bytes(text)): unknownSurface = String(decoding: text, as: UTF8.self)
+                        case let (24, .varint(v)) where v != 0:
+                            throw TokenizerError.unsupported(file: file, feature: "treat_whitespace_as_suffix")
+                        default: break
+                        }
+                    }
+                case let (3, .bytes(message)):          // normalizer_spec
+                    var sub = ProtobufReader(message)
+                    while let (n, f) = try sub.next() {
+                        switch (n, f) {
+                        case let (1, .bytes(text)): normalizerName = String(decoding: text, as: UTF8.self)
+                        case let (2, .bytes(map)): charsmap = map.count
+                        case let (3, .varint(v)): addDummyPrefix = v != 0
+                        case let (4, .varint(v)): removeExtra = v != 0
+                        case let (5, .varint(v)): escape = v != 0
+                        default: break
+                        }
+                    }
+                default: break
+                }
+            }
+        } catch let error as ProtobufReader.Malformed {
+            throw TokenizerError.malformedModel(file: file, reason: error.reason)
+        }
+        guard !pieces.isEmpty else { throw TokenizerError.malformedModel(file: file, reason: "no pieces") }
+        // Rule-based normalizers (nmt_nfkc and friends) ship a compiled character
+        // map; applying it is not implemented, so refuse rather than tokenize differently.
+        if charsmap > 0 && normalizerName != "identity" {
+            throw TokenizerError.unsupported(file: file, feature: "normalizer '\(normalizerName)' with a precompiled character map (train with normalization_rule_name=identity)")
+        }
+        guard unknownID >= 0, Int(unknownID) < pieces.count else {
+            throw TokenizerError.malformedModel(file: file, reason: "unknown id \(unknownID) outside \(pieces.count) pieces")
+        }
+        self.init(algorithm: algorithm, pieces: pieces, scores: scores, types: types, addDummyPrefix: addDummyPrefix,
+                  removeExtraWhitespaces: removeExtra, escapeWhitespaces: escape, byteFallback: byteFallback,
+                  unknownID: unknownID, unknownSurface: unknownSurface)
+    }
+
+    public init(sentencePieceModelAt path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.missing(file: path) }
+        try self.init(sentencePieceModel: [UInt8](data), file: (path as NSString).lastPathComponent)
+    }
+}
