@@ -15,6 +15,7 @@ struct GLMRun: ParsableCommand {
         portable reference kernels.
         """,
         version: "glm-run \(GLMRuntimeVersion.string)",
-        subcommands: [TopologyCommand.self]
+        subcommands: [RunCommand.self, ConvertCommand.self, InfoCommand.self, TokenizeCommand.self, LogitsCommand.self, TopologyCommand.self],
+        defaultSubcommand: RunCommand.self
     )
 }

@@ -47,6 +47,13 @@ public struct ModelConverter {
         writer.set(ModelKeys.name, .string((source as NSString).lastPathComponent))
         writer.set(ModelKeys.fileType, .string(type.rawValue))
 
+        if let tokenizer = try checkpointTokenizer(source) {
+            guard tokenizer.pieces.count <= config.vocab else {
+                throw ModelFileError.badConfig(file: source, reason: "the tokenizer has \(tokenizer.pieces.count) pieces but the model's vocabulary is \(config.vocab)")
+            }
+            tokenizer.write(to: &writer)
+        }
+
         let plan = CheckpointNames.plan(config)
         var report = ConversionReport()
         for (done, entry) in plan.enumerated() {
@@ -64,6 +71,15 @@ public struct ModelConverter {
         }
         try writer.write(to: output)
         return report
+    }
+
+    /// The SentencePiece model beside the checkpoint (tokenizer.model or ice_text.model), if any.
+    private func checkpointTokenizer(_ folder: String) throws -> TokenizerVocabulary? {
+        for name in ["tokenizer.model", "ice_text.model"] {
+            let path = (folder as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: path) { return try TokenizerVocabulary(sentencePieceModelAt: path) }
+        }
+        return nil
     }
 
     /// Encodes one tensor; 1D tensors stay FP32, and a matrix whose columns are

@@ -54,8 +54,11 @@ public final class GLMModel: Sendable {
         }
 
         tokenEmbedding = try matrix(TensorNames.tokenEmbedding, config.vocab, h)
-        layers = try (0..<config.layers).map { i in
-            LayerWeights(
+        // a loop rather than map: map would reserve room for `layers` entries before
+        // the first missing tensor is noticed, and a corrupt count can be huge
+        var layers: [LayerWeights] = []
+        for i in 0..<config.layers {
+            layers.append(LayerWeights(
                 attentionNormWeight: try vector(TensorNames.attentionNormWeight(i), h),
                 attentionNormBias: try vector(TensorNames.attentionNormBias(i), h),
                 qkv: try matrix(TensorNames.qkvWeight(i), 3 * h, h),
@@ -67,8 +70,9 @@ public final class GLMModel: Sendable {
                 ffnUp: try matrix(TensorNames.ffnUpWeight(i), config.ffnUpRows, h),
                 ffnUpBias: try vector(TensorNames.ffnUpBias(i), config.ffnUpRows),
                 ffnDown: try matrix(TensorNames.ffnDownWeight(i), h, config.ffnInner),
-                ffnDownBias: try vector(TensorNames.ffnDownBias(i), h))
+                ffnDownBias: try vector(TensorNames.ffnDownBias(i), h)))
         }
+        self.layers = layers
         outputNormWeight = try vector(TensorNames.outputNormWeight, h)
         outputNormBias = try vector(TensorNames.outputNormBias, h)
         output = config.tiedOutput ? tokenEmbedding : try matrix(TensorNames.output, config.vocab, h)

@@ -56,6 +56,11 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         guard layers > 0, hidden > 0, heads > 0, headDim > 0, ffnInner > 0, vocab > 0, contextLength > 0 else {
             throw fail("every size must be positive (layers \(layers), hidden \(hidden), heads \(heads), head dim \(headDim), inner \(ffnInner), vocab \(vocab), context \(contextLength))")
         }
+        // sizes far beyond any real model are corrupt metadata; they would overflow products
+        let limit = 1 << 24
+        guard [layers, hidden, heads, headDim, ffnInner, vocab, contextLength].allSatisfy({ $0 <= limit }) else {
+            throw fail("a size exceeds \(limit): layers \(layers), hidden \(hidden), heads \(heads), inner \(ffnInner), vocab \(vocab), context \(contextLength)")
+        }
         guard alpha > 0, alpha.isFinite else { throw fail("residual alpha \(alpha) must be a positive number") }
         guard heads * headDim == hidden else { throw fail("heads (\(heads)) x head dim (\(headDim)) must equal hidden (\(hidden))") }
         guard headDim % (rope == .twoD ? 4 : 2) == 0 else { throw fail("head dim \(headDim) does not fit \(rope) RoPE") }

@@ -40,7 +40,7 @@ public final class GGUFFile: @unchecked Sendable {
         try self.init(file: MappedFile(path: path))
     }
 
-    init(file: MappedFile) throws {
+    public init(file: MappedFile) throws {
         self.file = file
         path = file.path
         var reader = Reader(file: file, name: file.path.lastPathComponentForErrors)

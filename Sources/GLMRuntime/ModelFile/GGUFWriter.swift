@@ -11,6 +11,21 @@ public struct GGUFWriter {
 
     public init() {}
 
+    /// A writer holding everything `file` holds (to rewrite or modify a model file).
+    public init(copying file: GGUFFile) throws {
+        for key in file.keys where key != "general.alignment" { set(key, file.metadata[key]!) }
+        alignment = file.alignment
+        for info in file.tensors {
+            tensors.append((info.name, info.dims, info.type, try file.storage(info).bytes))
+        }
+    }
+
+    public mutating func removeTensor(_ name: String) { tensors.removeAll { $0.name == name } }
+    public mutating func removeKey(_ key: String) { metadata.removeAll { $0.0 == key } }
+
+    /// Encodes the file in memory.
+    public func bytes() -> [UInt8] { encode() }
+
     public mutating func set(_ key: String, _ value: GGUFValue) {
         if let i = metadata.firstIndex(where: { $0.0 == key }) { metadata[i].1 = value } else { metadata.append((key, value)) }
     }
@@ -22,6 +37,12 @@ public struct GGUFWriter {
     }
 
     public func write(to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(encode())) else {
+            throw ModelFileError.unreadable(file: path, reason: "cannot write the file")
+        }
+    }
+
+    private func encode() -> [UInt8] {
         var out = [UInt8]()
         func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
@@ -78,8 +99,6 @@ public struct GGUFWriter {
             out += t.data
         }
         pad(out.count)
-        guard FileManager.default.createFile(atPath: path, contents: Data(out)) else {
-            throw ModelFileError.unreadable(file: path, reason: "cannot write the file")
-        }
+        return out
     }
 }

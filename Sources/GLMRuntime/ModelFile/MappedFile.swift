@@ -35,8 +35,21 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(address)
     }
 
+    private var owned = false
+
+    /// An in-memory "file" holding a copy of `bytes` (for tests and fuzzing).
+    public init(bytes: [UInt8], name: String) {
+        path = name
+        count = bytes.count
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        bytes.withUnsafeBytes { if let src = $0.baseAddress { memory.copyMemory(from: src, byteCount: $0.count) } }
+        base = UnsafeRawPointer(memory)
+        owned = true
+    }
+
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        guard let base else { return }
+        if owned { UnsafeMutableRawPointer(mutating: base).deallocate() } else { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
 
     /// A copy of bytes [offset, offset + length), or nil when outside the file.

@@ -28,8 +28,6 @@ public enum ModelKeys {
     public static let smaskToken = "tokenizer.glm.smask_token_id"
     public static let sopToken = "tokenizer.glm.sop_token_id"
     public static let eopToken = "tokenizer.glm.eop_token_id"
-    /// The SentencePiece model file's bytes, when the checkpoint had one.
-    public static let sentencePieceModel = "tokenizer.glm.sentencepiece_model"
 }
 
 /// Tensor names in the model file. Shapes are row-major (rows, cols).

@@ -1,0 +1,74 @@
+// Sampler.swift — picks the next token from logits: repetition penalty, then
+// greedy (temperature 0) or temperature + top-k + top-p sampling with a
+// seeded generator, so a seed reproduces a run exactly.
+
+public struct Sampler {
+    public let parameters: GenerateParameters
+    private var rng: SplitMix64
+
+    public init(_ parameters: GenerateParameters) {
+        self.parameters = parameters
+        rng = SplitMix64(seed: parameters.seed)
+    }
+
+    /// The next token for `logits` (one row of vocabulary size), given the tokens so far.
+    public mutating func next(_ logits: [Float], history: [Int32]) -> Int32 {
+        var logits = logits
+        if parameters.repetitionPenalty != 1 {
+            for token in Set(history) where Int(token) < logits.count {
+                let l = logits[Int(token)]
+                logits[Int(token)] = l > 0 ? l / parameters.repetitionPenalty : l * parameters.repetitionPenalty
+            }
+        }
+        if parameters.temperature == 0 { return Int32(argmax(logits)) }
+
+        // candidates sorted by logit, cut to top-k
+        var order = Array(logits.indices).sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        if parameters.topK > 0, order.count > parameters.topK { order.removeLast(order.count - parameters.topK) }
+        let top = logits[order[0]]
+        var probabilities = order.map { Double(((logits[$0] - top) / parameters.temperature)).exponential }
+        let total = probabilities.reduce(0, +)
+        probabilities = probabilities.map { $0 / total }
+        // top-p: the shortest prefix whose mass reaches p
+        var kept = 0, mass = 0.0
+        while kept < probabilities.count {
+            mass += probabilities[kept]
+            kept += 1
+            if mass >= Double(parameters.topP) { break }
+        }
+        let draw = rng.nextUnit() * mass
+        var cumulative = 0.0
+        for i in 0..<kept {
+            cumulative += probabilities[i]
+            if draw < cumulative { return Int32(order[i]) }
+        }
+        return Int32(order[kept - 1])
+    }
+}
+
+func argmax(_ values: [Float]) -> Int {
+    var best = 0
+    for i in values.indices where values[i] > values[best] { best = i }
+    return best
+}
+
+/// SplitMix64: small, fast and fully determined by its seed.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+extension Double {
+    fileprivate var exponential: Double { Foundation.exp(self) }
+}
+
+import Foundation

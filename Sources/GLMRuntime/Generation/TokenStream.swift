@@ -1,0 +1,81 @@
+// TokenStream.swift — generation as a sequence: each element is one new token
+// and the text it adds (held back while it ends inside a UTF-8 character that
+// byte-fallback pieces are still spelling out).
+
+public struct GeneratedToken: Sendable {
+    public let id: Int32
+    /// Text this token completes; may be empty.
+    public let text: String
+}
+
+public struct GenerationStats: Sendable {
+    public var promptTokens = 0
+    public var generatedTokens = 0
+    public var promptSeconds = 0.0
+    public var generateSeconds = 0.0
+    public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
+    public var generatedTokensPerSecond: Double { generateSeconds > 0 ? Double(generatedTokens) / generateSeconds : 0 }
+}
+
+public final class TokenStream: Sequence, IteratorProtocol {
+    private let session: InferenceSession
+    private let tokenizer: Tokenizer
+    private var sampler: Sampler
+    private let stops: Set<Int32>
+    private var history: [Int32]
+    private var generated: [Int32] = []
+    private var emittedText = ""
+    private var logits: [Float]?
+    private let prompt: [Int32]
+    public private(set) var stats = GenerationStats()
+    public private(set) var error: Error?
+
+    public init(session: InferenceSession, tokenizer: Tokenizer, prompt: [Int32], parameters: GenerateParameters) throws {
+        try parameters.validate()
+        guard !prompt.isEmpty else { throw GenerationError.invalidArgument("the prompt is empty") }
+        self.session = session
+        self.tokenizer = tokenizer
+        self.prompt = prompt
+        sampler = Sampler(parameters)
+        stops = Set(session.model.config.tokens.endTokens + parameters.stopTokens)
+        history = prompt
+        session.reset()
+    }
+
+    public func next() -> GeneratedToken? {
+        do {
+            if logits == nil {
+                let start = ContinuousClock.now
+                logits = try session.forward(prompt)
+                stats.promptTokens = prompt.count
+                stats.promptSeconds = (ContinuousClock.now - start).seconds
+            }
+            guard generated.count < sampler.parameters.maxTokens, session.length < session.capacity else { return nil }
+            let start = ContinuousClock.now
+            let token = sampler.next(logits!, history: history)
+            if stops.contains(token) { return nil }
+            generated.append(token)
+            history.append(token)
+            if generated.count < sampler.parameters.maxTokens, session.length < session.capacity {
+                logits = try session.forward([token])
+            }
+            stats.generatedTokens += 1
+            stats.generateSeconds += (ContinuousClock.now - start).seconds
+            // emit the text this token completes; a trailing U+FFFD means a character is still being spelled
+            let text = try tokenizer.decode(generated)
+            var fresh = ""
+            if text.hasPrefix(emittedText), !text.hasSuffix("\u{FFFD}") {
+                fresh = String(text.dropFirst(emittedText.count))
+                emittedText = text
+            }
+            return GeneratedToken(id: token, text: fresh)
+        } catch {
+            self.error = error
+            return nil
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

@@ -1,0 +1,35 @@
+// InfoCommand.swift — `glm-run info <model.gguf>`: architecture, sizes, tensor types, bytes.
+
+import ArgumentParser
+import Foundation
+import GLMRuntime
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Describe a model file.")
+
+    @Argument(help: "The model file (.gguf).") var model: String
+
+    func run() throws {
+        let glm = try loadModel(model)
+        let c = glm.config
+        let file = glm.file
+        print("file:          \(model) (GGUF v\(file.version), \(file.tensors.count) tensors)")
+        print("architecture:  \(c.architecture)")
+        print("layers:        \(c.layers)")
+        print("hidden:        \(c.hidden) (\(c.heads) heads x \(c.headDim))")
+        print("feed-forward:  \(c.feedForward.rawValue), inner \(c.ffnInner)")
+        print("vocabulary:    \(c.vocab)")
+        print("context:       \(c.contextLength)")
+        print("RoPE:          \(c.rope == .twoD ? "2D" : "1D"), base \(c.ropeBase)")
+        print("residual alpha \(c.alpha)")
+        print("output:        \(c.tiedOutput ? "tied to the token embedding" : "separate lm_head")")
+        let tokenizer = try TokenizerVocabulary(gguf: file)
+        print("tokenizer:     \(tokenizer.map { "SentencePiece \($0.algorithm.rawValue), \($0.pieces.count) pieces" } ?? "none")")
+        var byType: [String: (count: Int, bytes: Int)] = [:]
+        for t in file.tensors { byType[t.type.name, default: (0, 0)].count += 1; byType[t.type.name, default: (0, 0)].bytes += t.byteCount }
+        for (type, v) in byType.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "tensors %-6@ %4d, %10.2f MB", type, v.count, Double(v.bytes) / 1e6))
+        }
+        print(String(format: "weights:       %.2f MB", Double(glm.weightBytes) / 1e6))
+    }
+}

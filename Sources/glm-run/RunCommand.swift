@@ -1,0 +1,65 @@
+// RunCommand.swift — `glm-run <model.gguf> -p "prompt"`: generate text,
+// streaming tokens to stdout as they are produced, speeds at the end.
+
+import ArgumentParser
+import Foundation
+import GLMRuntime
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Generate text from a prompt (the default command).",
+        discussion: """
+        Without --mask the model continues the prompt ([gMASK] is appended). With --mask it fills \
+        the blank written as [MASK] inside the prompt. Speeds go to stderr at the end.
+        """
+    )
+
+    @Argument(help: "The model file (.gguf).")
+    var model: String?
+
+    @Option(name: .shortAndLong, help: "The prompt.")
+    var prompt: String?
+
+    @Flag(help: "Fill the blank marked [MASK] in the prompt instead of continuing it.")
+    var mask = false
+
+    @Option(help: "Most tokens to generate.") var maxTokens = 128
+    @Option(help: "Temperature; 0 is greedy.") var temp: Float = 0.7
+    @Option(help: "Sample from the k most likely tokens (0: all).") var topK = 40
+    @Option(help: "Sample from the smallest set of tokens with probability >= p.") var topP: Float = 0.9
+    @Option(help: "Penalty for repeating tokens (1: none).") var repeatPenalty: Float = 1.1
+    @Option(help: "Random seed; the same seed gives the same output.") var seed: UInt64 = 0
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        guard let model else {
+            throw CLIError("no model file given: glm-run <model.gguf> -p \"prompt\" (convert one with glm-run convert)")
+        }
+        guard let prompt else { throw CLIError("no prompt given: use -p \"prompt\"") }
+        try runtime.apply()
+        let glm = try loadModel(model)
+        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file) else {
+            throw CLIError("\(model) has no tokenizer; run token ids through it with glm-run logits --ids")
+        }
+        let tokenizer = Tokenizer(vocabulary)
+        let ids = try PromptBuilder(tokenizer: tokenizer, config: glm.config).build(prompt, mode: mask ? .fillBlank : .continueText)
+        var parameters = GenerateParameters()
+        parameters.maxTokens = maxTokens
+        parameters.temperature = temp
+        parameters.topK = topK
+        parameters.topP = topP
+        parameters.repetitionPenalty = repeatPenalty
+        parameters.seed = seed
+        let session = try InferenceSession(model: glm, capacity: min(glm.config.contextLength, ids.count + maxTokens))
+        let stream = try TokenStream(session: session, tokenizer: tokenizer, prompt: ids, parameters: parameters)
+        for token in stream {
+            FileHandle.standardOutput.write(Data(token.text.utf8))
+        }
+        print("")
+        if let error = stream.error { throw error }
+        let s = stream.stats
+        printError(String(format: "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s",
+                          s.promptTokens, s.promptTokensPerSecond, s.generatedTokens, s.generatedTokensPerSecond))
+    }
+}
