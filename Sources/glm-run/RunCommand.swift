@@ -43,7 +43,8 @@ struct RunCommand: ParsableCommand {
             throw CLIError("\(model) has no tokenizer; run token ids through it with glm-run logits --ids")
         }
         let tokenizer = Tokenizer(vocabulary)
-        let ids = try PromptBuilder(tokenizer: tokenizer, config: glm.config).build(prompt, mode: mask ? .fillBlank : .continueText)
+        let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
+        let ids = try codec.build(prompt, mode: mask ? .fillBlank : .continueText)
         var parameters = GenerateParameters()
         parameters.maxTokens = maxTokens
         parameters.temperature = temp
@@ -52,7 +53,7 @@ struct RunCommand: ParsableCommand {
         parameters.repetitionPenalty = repeatPenalty
         parameters.seed = seed
         let session = try InferenceSession(model: glm, capacity: min(glm.config.contextLength, ids.count + maxTokens))
-        let stream = try TokenStream(session: session, tokenizer: tokenizer, prompt: ids, parameters: parameters)
+        let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters)
         for token in stream {
             FileHandle.standardOutput.write(Data(token.text.utf8))
         }

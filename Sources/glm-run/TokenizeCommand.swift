@@ -15,8 +15,10 @@ struct TokenizeCommand: ParsableCommand {
         let glm = try loadModel(model)
         guard let vocabulary = try TokenizerVocabulary(gguf: glm.file) else { throw CLIError("\(model) has no tokenizer") }
         let tokenizer = Tokenizer(vocabulary)
-        let ids = PromptBuilder(tokenizer: tokenizer, config: glm.config).encode(text)
-        let pieces = ids.map { (try? tokenizer.piece($0)) ?? "<\($0)>" }
+        guard String(validating: Array(text.utf8), as: UTF8.self) != nil else { throw CLIError("the text is not valid UTF-8") }
+        let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
+        let ids = codec.encode(text)
+        let pieces = ids.map(codec.pieceName)
         if json {
             struct Output: Encodable { let ids: [Int32]; let pieces: [String] }
             let encoder = JSONEncoder()

@@ -55,6 +55,13 @@ def main():
             ids = sp.encode(text)
             cases.append({"text": text, "ids": ids, "pieces": [sp.id_to_piece(i) for i in ids], "decoded": sp.decode(ids)})
         fixtures["models"][kind] = cases
+    # A 1000-piece model small enough to sit inside the golden models' vocabularies
+    # (1152 and 1200), so a golden checkpoint plus this tokenizer runs end to end.
+    small = os.path.join(OUT, "small-unigram")
+    spm.SentencePieceTrainer.train(
+        input=corpus, model_prefix=small, model_type="unigram", vocab_size=1000, byte_fallback=True,
+        character_coverage=0.98, normalization_rule_name="identity", num_threads=2, minloglevel=2)
+    os.remove(small + ".vocab")
     os.remove(corpus)
     with open(os.path.join(OUT, "encodings.json"), "w", encoding="utf-8") as f:
         json.dump(fixtures, f, ensure_ascii=False, indent=0)

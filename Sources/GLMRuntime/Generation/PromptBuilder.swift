@@ -42,6 +42,29 @@ public struct PromptBuilder {
         return ids
     }
 
+    /// How one id reads: its tokenizer piece, its special-token spelling, or <id>.
+    public func pieceName(_ id: Int32) -> String {
+        if let special = specials.first(where: { $0.1 == id }) { return special.0 }
+        return (try? tokenizer.piece(id)) ?? "<\(id)>"
+    }
+
+    /// Text of `ids`: tokenizer pieces decoded together, the model's special
+    /// tokens spelled out, ids the tokenizer does not know (the model's
+    /// vocabulary can be larger) shown as nothing.
+    public func decode(_ ids: [Int32]) throws -> String {
+        let spelling = Dictionary(specials.map { ($0.1, $0.0) }, uniquingKeysWith: { a, _ in a })
+        var text = "", run: [Int32] = []
+        for id in ids {
+            if let special = spelling[id] {
+                text += try tokenizer.decode(run) + special
+                run.removeAll()
+            } else if id >= 0, Int(id) < tokenizer.count {
+                run.append(id)
+            }
+        }
+        return text + (try tokenizer.decode(run))
+    }
+
     public func build(_ text: String, mode: PromptMode) throws -> [Int32] {
         guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw GenerationError.invalidArgument("the prompt is empty")

@@ -19,7 +19,7 @@ public struct GenerationStats: Sendable {
 
 public final class TokenStream: Sequence, IteratorProtocol {
     private let session: InferenceSession
-    private let tokenizer: Tokenizer
+    private let codec: PromptBuilder
     private var sampler: Sampler
     private let stops: Set<Int32>
     private var history: [Int32]
@@ -30,11 +30,11 @@ public final class TokenStream: Sequence, IteratorProtocol {
     public private(set) var stats = GenerationStats()
     public private(set) var error: Error?
 
-    public init(session: InferenceSession, tokenizer: Tokenizer, prompt: [Int32], parameters: GenerateParameters) throws {
+    public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters) throws {
         try parameters.validate()
         guard !prompt.isEmpty else { throw GenerationError.invalidArgument("the prompt is empty") }
         self.session = session
-        self.tokenizer = tokenizer
+        self.codec = codec
         self.prompt = prompt
         sampler = Sampler(parameters)
         stops = Set(session.model.config.tokens.endTokens + parameters.stopTokens)
@@ -62,7 +62,7 @@ public final class TokenStream: Sequence, IteratorProtocol {
             stats.generatedTokens += 1
             stats.generateSeconds += (ContinuousClock.now - start).seconds
             // emit the text this token completes; a trailing U+FFFD means a character is still being spelled
-            let text = try tokenizer.decode(generated)
+            let text = try codec.decode(generated)
             var fresh = ""
             if text.hasPrefix(emittedText), !text.hasSuffix("\u{FFFD}") {
                 fresh = String(text.dropFirst(emittedText.count))
