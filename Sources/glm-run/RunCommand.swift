@@ -21,6 +21,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The prompt.")
     var prompt: String?
 
+    @Option(name: .customLong("prompt-file"), help: "Read the prompt from a UTF-8 text file.")
+    var promptFile: String?
+
     @Flag(help: "Fill the blank marked [MASK] in the prompt instead of continuing it.")
     var mask = false
 
@@ -36,7 +39,7 @@ struct RunCommand: ParsableCommand {
         guard let model else {
             throw CLIError("no model file given: glm-run <model.gguf> -p \"prompt\" (convert one with glm-run convert)")
         }
-        guard let prompt else { throw CLIError("no prompt given: use -p \"prompt\"") }
+        let prompt = try readPrompt()
         try runtime.apply()
         let glm = try loadModel(model)
         guard let vocabulary = try TokenizerVocabulary(gguf: glm.file) else {
@@ -62,5 +65,16 @@ struct RunCommand: ParsableCommand {
         let s = stream.stats
         printError(String(format: "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s",
                           s.promptTokens, s.promptTokensPerSecond, s.generatedTokens, s.generatedTokensPerSecond))
+    }
+
+    /// The prompt from -p or --prompt-file; a file must be valid UTF-8.
+    private func readPrompt() throws -> String {
+        if let prompt { return prompt }
+        guard let promptFile else { throw CLIError("no prompt given: use -p \"prompt\" or --prompt-file FILE") }
+        guard let data = FileManager.default.contents(atPath: promptFile) else { throw CLIError("\(promptFile): cannot read") }
+        guard let text = String(validating: [UInt8](data), as: UTF8.self) else {
+            throw CLIError("\(promptFile): the prompt is not valid UTF-8")
+        }
+        return text
     }
 }

@@ -15,7 +15,6 @@ struct TokenizeCommand: ParsableCommand {
         let glm = try loadModel(model)
         guard let vocabulary = try TokenizerVocabulary(gguf: glm.file) else { throw CLIError("\(model) has no tokenizer") }
         let tokenizer = Tokenizer(vocabulary)
-        guard String(validating: Array(text.utf8), as: UTF8.self) != nil else { throw CLIError("the text is not valid UTF-8") }
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
         let ids = codec.encode(text)
         let pieces = ids.map(codec.pieceName)
