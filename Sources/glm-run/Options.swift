@@ -35,3 +35,11 @@ struct CLIError: Error, CustomStringConvertible {
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+/// The process's peak resident memory (VmHWM from /proc/self/status) for reports.
+func peakResidentMemory() -> String {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return "unknown" }
+    return String(format: "%.1f MB", kb / 1024)
+}

@@ -63,8 +63,8 @@ struct RunCommand: ParsableCommand {
         print("")
         if let error = stream.error { throw error }
         let s = stream.stats
-        printError(String(format: "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s",
-                          s.promptTokens, s.promptTokensPerSecond, s.generatedTokens, s.generatedTokensPerSecond))
+        printError(String(format: "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s; peak memory %@",
+                          s.promptTokens, s.promptTokensPerSecond, s.generatedTokens, s.generatedTokensPerSecond, peakResidentMemory()))
     }
 
     /// The prompt from -p or --prompt-file; a file must be valid UTF-8.
