@@ -6,9 +6,12 @@ import os
 import re
 
 FORTUNES = "/usr/share/games/fortunes"
-ENGLISH = ["fortunes", "literature", "riddles", "wisdom", "science", "people", "politics", "education", "food", "love",
-           "humorists", "magic", "men-women", "pets", "platitudes", "songs-poems", "sports", "work", "computers", "art"]
 CHINESE = ["tang300", "song100"]
+# every English fortune file of Debian's `fortunes` package (the offensive ones
+# live in a subfolder and are not read; `chinese` is fortunes-zh's own file,
+# ascii-art is drawings, not text)
+ENGLISH = sorted(n for n in (os.listdir(FORTUNES) if os.path.isdir(FORTUNES) else [])
+                 if "." not in n and n not in CHINESE + ["chinese", "ascii-art"] and os.path.isfile(os.path.join(FORTUNES, n)))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -25,7 +25,8 @@ public enum GLM130B: GLMArchitecture {
             return Int32(v)
         }
         let tokens = SpecialTokens(mask: try id("[MASK]"), gmask: try id("[gMASK]"), smask: (special["[sMASK]"] as? Int).map(Int32.init),
-                                   sop: try id("sop"), eop: try id("eop"), eos: try id("eos"), pad: nil)
+                                   sop: try id("sop"), eop: try id("eop"), eos: try id("eos"),
+                                   pad: (special["pad"] as? Int).map(Int32.init))
         let layers = try r.int("num_layers")
         return ModelConfig(architecture: name, layers: layers, hidden: hidden, heads: heads,
                            headDim: r.optionalInt("hidden_size_per_attention_head") ?? hidden / max(heads, 1),
