@@ -32,16 +32,18 @@ let package = Package(
         .target(name: "KernelBridge", dependencies: ["CKernels"]),
         .target(name: "Plugins", dependencies: ["KernelBridge"]),
         .target(name: "GLMRuntime", dependencies: ["KernelBridge", "Plugins"]),
+        // The bench's code lives under bench/ with its scripts and results.
+        .target(name: "GLMBench", dependencies: ["KernelBridge", "GLMRuntime"], path: "bench/GLMBench"),
         .executableTarget(
             name: "glm-run",
             dependencies: [
-                "GLMRuntime", "KernelBridge", "Plugins",
+                "GLMRuntime", "KernelBridge", "Plugins", "GLMBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Both test targets read the golden data in Tests/Fixtures (copied from
         // the model authors' reference runs), so a clean clone tests itself.
         .testTarget(name: "KernelTests", dependencies: ["KernelBridge", "GLMRuntime"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime", "GLMBench"]),
     ]
 )

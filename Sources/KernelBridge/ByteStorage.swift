@@ -19,6 +19,20 @@ public final class ByteStorage: @unchecked Sendable {
         ownsMemory = true
     }
 
+    /// `count` zeroed bytes, filled in place by `fill` before anyone reads them.
+    init(count: Int, fill: (UnsafeMutableRawPointer) throws -> Void) rethrows {
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        do { try fill(memory) } catch {
+            memory.deallocate()
+            throw error
+        }
+        base = UnsafeRawPointer(memory)
+        self.count = count
+        owner = nil
+        ownsMemory = true
+    }
+
     /// Borrows `count` bytes at `base`, kept valid by `owner` (e.g. a file mapping).
     public init(borrowing base: UnsafeRawPointer, count: Int, owner: AnyObject) {
         self.base = base

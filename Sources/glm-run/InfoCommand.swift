@@ -12,7 +12,7 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         let glm = try loadModel(model)
         let c = glm.config
-        let file = glm.file
+        let file = glm.file!
         print("file:          \(model) (GGUF v\(file.version), \(file.tensors.count) tensors)")
         print("architecture:  \(c.architecture)")
         print("layers:        \(c.layers)")

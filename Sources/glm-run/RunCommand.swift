@@ -42,7 +42,7 @@ struct RunCommand: ParsableCommand {
         let prompt = try readPrompt()
         try runtime.apply()
         let glm = try loadModel(model)
-        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file) else {
+        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file!) else {
             throw CLIError("\(model) has no tokenizer; run token ids through it with glm-run logits --ids")
         }
         let tokenizer = Tokenizer(vocabulary)

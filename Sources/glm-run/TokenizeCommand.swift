@@ -13,7 +13,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let glm = try loadModel(model)
-        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file) else { throw CLIError("\(model) has no tokenizer") }
+        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
         let tokenizer = Tokenizer(vocabulary)
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
         let ids = codec.encode(text)

@@ -24,7 +24,7 @@ private let modelWithTokenizer: GLMModel = {
 
 private func generate(_ prompt: String, mode: PromptMode = .continueText, _ parameters: GenerateParameters) throws -> ([Int32], String) {
     let model = modelWithTokenizer
-    let tokenizer = Tokenizer(try #require(try TokenizerVocabulary(gguf: model.file)))
+    let tokenizer = Tokenizer(try #require(try TokenizerVocabulary(gguf: model.file!)))
     let codec = PromptBuilder(tokenizer: tokenizer, config: model.config)
     let ids = try codec.build(prompt, mode: mode)
     let stream = try TokenStream(session: InferenceSession(model: model, capacity: 256), codec: codec, prompt: ids, parameters: parameters)
@@ -41,7 +41,7 @@ private func generate(_ prompt: String, mode: PromptMode = .continueText, _ para
 struct GenerationTests {
     @Test("the tokenizer travels inside the model file")
     func tokenizer_isStoredInModelFile() throws {
-        let vocabulary = try #require(try TokenizerVocabulary(gguf: modelWithTokenizer.file))
+        let vocabulary = try #require(try TokenizerVocabulary(gguf: modelWithTokenizer.file!))
         let original = try TokenizerVocabulary(sentencePieceModelAt: Fixtures.root.appendingPathComponent("tokenizer/small-unigram.model").path)
         #expect(vocabulary == original)
     }
@@ -50,7 +50,7 @@ struct GenerationTests {
     func prompts_followReferenceLayout() throws {
         let model = modelWithTokenizer
         let t = model.config.tokens
-        let builder = PromptBuilder(tokenizer: Tokenizer(try #require(try TokenizerVocabulary(gguf: model.file))), config: model.config)
+        let builder = PromptBuilder(tokenizer: Tokenizer(try #require(try TokenizerVocabulary(gguf: model.file!))), config: model.config)
         let gmask = try builder.build("The meaning of life", mode: .continueText)
         #expect(Array(gmask.suffix(2)) == [t.gmask, t.sop])
         let blank = try builder.build("The capital of [MASK] is Paris", mode: .fillBlank)

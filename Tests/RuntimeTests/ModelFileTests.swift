@@ -9,7 +9,7 @@ import Testing
 
 private func goodModelBytes() throws -> [UInt8] {
     let model = try ConvertedModels.model("glm-130b-tiny", .q4_row)
-    return try GGUFWriter(copying: model.file).bytes()
+    return try GGUFWriter(copying: model.file!).bytes()
 }
 
 private func load(_ bytes: [UInt8], name: String = "test.gguf") throws -> GLMModel {
@@ -18,7 +18,7 @@ private func load(_ bytes: [UInt8], name: String = "test.gguf") throws -> GLMMod
 
 /// Rewrites the golden q4_row model with `change` applied.
 private func modified(_ change: (inout GGUFWriter) throws -> Void) throws -> [UInt8] {
-    var writer = try GGUFWriter(copying: ConvertedModels.model("glm-130b-tiny", .q4_row).file)
+    var writer = try GGUFWriter(copying: ConvertedModels.model("glm-130b-tiny", .q4_row).file!)
     try change(&writer)
     return writer.bytes()
 }

@@ -229,6 +229,18 @@ glmk_status glmk_threads_configure(int32_t threads, int bind);
 /// The thread count parallel kernels will use now.
 int32_t glmk_threads_current(void);
 
+// MARK: - Bench probes (bench_probes.c)
+
+/// Sums `count` floats of `buffer` (64-byte aligned) with all OpenMP threads,
+/// each reading its own share; returns the sum so the reads cannot be elided.
+double glmk_probe_read(const float *buffer, int64_t count, glmk_isa isa);
+/// Runs FMA chains on every thread; *flops_out = floating-point operations done.
+double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out);
+/// Runs int8 dot-product chains on every thread; *ops_out = 2 x multiply-accumulates done.
+double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out);
+/// Fills a matrix's data (rows * row_bytes) and scales with valid random values, in parallel.
+glmk_status glmk_fill_random_weights(const glmk_matrix *w, void *data, uint16_t *scales, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

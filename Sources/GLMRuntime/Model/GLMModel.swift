@@ -5,6 +5,23 @@
 import KernelBridge
 
 public struct LayerWeights: Sendable {
+    public init(attentionNormWeight: [Float], attentionNormBias: [Float], qkv: WeightMatrix, qkvBias: [Float],
+                attentionOutput: WeightMatrix, attentionOutputBias: [Float], ffnNormWeight: [Float], ffnNormBias: [Float],
+                ffnUp: WeightMatrix, ffnUpBias: [Float], ffnDown: WeightMatrix, ffnDownBias: [Float]) {
+        self.attentionNormWeight = attentionNormWeight
+        self.attentionNormBias = attentionNormBias
+        self.qkv = qkv
+        self.qkvBias = qkvBias
+        self.attentionOutput = attentionOutput
+        self.attentionOutputBias = attentionOutputBias
+        self.ffnNormWeight = ffnNormWeight
+        self.ffnNormBias = ffnNormBias
+        self.ffnUp = ffnUp
+        self.ffnUpBias = ffnUpBias
+        self.ffnDown = ffnDown
+        self.ffnDownBias = ffnDownBias
+    }
+
     public let attentionNormWeight: [Float], attentionNormBias: [Float]   // (hidden)
     public let qkv: WeightMatrix                                          // (3 hidden, hidden), per head [q|k|v]
     public let qkvBias: [Float]                                           // (3 hidden)
@@ -20,7 +37,8 @@ public struct LayerWeights: Sendable {
 public final class GLMModel: Sendable {
     public let config: ModelConfig
     public let architecture: any GLMArchitecture.Type
-    public let file: GGUFFile
+    /// The model file the weights live in; nil for a model built in memory (the bench's).
+    public let file: GGUFFile?
     public let tokenEmbedding: WeightMatrix          // (vocab, hidden)
     public let layers: [LayerWeights]
     public let outputNormWeight: [Float], outputNormBias: [Float]
@@ -78,8 +96,32 @@ public final class GLMModel: Sendable {
         output = config.tiedOutput ? tokenEmbedding : try matrix(TensorNames.output, config.vocab, h)
     }
 
+    /// A model from weights already in memory (the bench's synthetic layers).
+    public init(config: ModelConfig, tokenEmbedding: WeightMatrix, layers: [LayerWeights],
+                outputNormWeight: [Float], outputNormBias: [Float], output: WeightMatrix? = nil) throws {
+        try config.validate(source: "in-memory model")
+        guard let arch = Architectures.named(config.architecture) else {
+            throw ModelFileError.unknownArchitecture(file: "in-memory model", name: config.architecture, known: Architectures.names)
+        }
+        self.config = config
+        architecture = arch
+        file = nil
+        self.tokenEmbedding = tokenEmbedding
+        self.layers = layers
+        self.outputNormWeight = outputNormWeight
+        self.outputNormBias = outputNormBias
+        self.output = output ?? tokenEmbedding
+    }
+
     /// Bytes of all weights as stored.
     public var weightBytes: Int {
-        file.tensors.reduce(0) { $0 + $1.byteCount }
+        let matrices = [tokenEmbedding] + layers.flatMap { [$0.qkv, $0.attentionOutput, $0.ffnUp, $0.ffnDown] } + (config.tiedOutput ? [] : [output])
+        return matrices.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// Bytes one layer's matrices stream per token.
+    public var layerWeightBytes: Int {
+        guard let l = layers.first else { return 0 }
+        return [l.qkv, l.attentionOutput, l.ffnUp, l.ffnDown].reduce(0) { $0 + $1.byteCount }
     }
 }

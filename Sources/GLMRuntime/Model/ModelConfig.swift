@@ -13,6 +13,10 @@ public struct SpecialTokens: Sendable, Codable, Equatable {
     public var eos: Int32        // end of text
     public var pad: Int32?
 
+    public init(mask: Int32, gmask: Int32, smask: Int32?, sop: Int32, eop: Int32, eos: Int32, pad: Int32?) {
+        (self.mask, self.gmask, self.smask, self.sop, self.eop, self.eos, self.pad) = (mask, gmask, smask, sop, eop, eos, pad)
+    }
+
     /// The tokens that end a generation: eop and eos (GLM-130B generate.py).
     public var endTokens: [Int32] { eop == eos ? [eop] : [eop, eos] }
 }
@@ -45,6 +49,26 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// DeepNorm's residual scale: sqrt(2 * layers) in the GLM-130B paper; the
     /// architecture decides (ChatGLM-6B's reference code always uses sqrt(2 * 28)).
     public var alpha: Float
+    public init(architecture: String, layers: Int, hidden: Int, heads: Int, headDim: Int, ffnInner: Int, vocab: Int,
+                contextLength: Int, layerNormEps: Float, ropeBase: Float, rope: RoPEShape.Form, feedForward: FeedForward,
+                tiedOutput: Bool, tokens: SpecialTokens, alpha: Float) {
+        self.architecture = architecture
+        self.layers = layers
+        self.hidden = hidden
+        self.heads = heads
+        self.headDim = headDim
+        self.ffnInner = ffnInner
+        self.vocab = vocab
+        self.contextLength = contextLength
+        self.layerNormEps = layerNormEps
+        self.ropeBase = ropeBase
+        self.rope = rope
+        self.feedForward = feedForward
+        self.tiedOutput = tiedOutput
+        self.tokens = tokens
+        self.alpha = alpha
+    }
+
     /// Rows of the up projection: 2 * inner for GeGLU, inner for GeLU.
     public var ffnUpRows: Int { feedForward == .gegluErf ? 2 * ffnInner : ffnInner }
     /// Dimension each rotation acts on.

@@ -1,0 +1,47 @@
+// BenchCommand.swift — `glm-run bench`: limits, kernel figures and end-to-end
+// tokens per second, each next to the limit measured in the same run.
+
+import ArgumentParser
+import Foundation
+import GLMBench
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the machine's limits, every kernel at GLM-130B shapes and end-to-end tokens/s.",
+        discussion: """
+        A full run takes several minutes and about 5 GB of memory (the FP32 FFN up projection alone is \
+        3.2 GB). Results go to bench/results/<cpu>-<date>.json with a roofline SVG beside it. \
+        --quick runs small shapes in seconds (CI uses it to check the bench works, not how fast it is).
+        """
+    )
+
+    @Flag(help: "Small shapes, a few seconds.") var quick = false
+    @Option(help: "GLM-130B-shaped layers for the end-to-end figures (one is about 0.9 GB in INT4).") var layers = 2
+    @Option(help: "Timed repetitions per figure (median and spread are reported).") var repetitions = 5
+    @Option(help: "Comma-separated thread counts (default: 1 and one per physical core).") var threads: String?
+    @Flag(help: "Skip the end-to-end figures.") var skipEndToEnd = false
+    @Flag(help: "Print the report as JSON on stdout (the table goes to stderr).") var json = false
+    @Option(help: "Folder for the results JSON and SVG.") var output = "bench/results"
+
+    func run() throws {
+        var options = BenchOptions()
+        options.quick = quick
+        options.layers = layers
+        options.repetitions = repetitions
+        options.skipEndToEnd = skipEndToEnd
+        guard layers > 0, repetitions > 0 else { throw ValidationError("--layers and --repetitions must be positive") }
+        if let threads {
+            options.threadCounts = try threads.split(separator: ",").map {
+                guard let n = Int($0), n > 0 else { throw ValidationError("--threads: '\($0)' is not a positive number") }
+                return n
+            }
+        }
+        let report = try Bench.run(options) { line in
+            if json { printError(line) } else { print(line) }
+        }
+        let path = try Bench.save(report, in: output)
+        if json { print(try Bench.json(report)) }
+        printError("results: \(path) (roofline: \(path.replacingOccurrences(of: ".json", with: ".svg")))")
+    }
+}

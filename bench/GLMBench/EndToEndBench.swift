@@ -1,0 +1,97 @@
+// EndToEndBench.swift — tokens per second through L GLM-130B-shaped layers
+// (hidden 12288, 96 heads, GeGLU inner 32768) with random INT4 weights held
+// in memory, prefill and decode, at each thread count; then the extrapolation
+// to the full 70-layer model with its 150528-token embedding.
+
+import GLMRuntime
+import KernelBridge
+
+struct EndToEndBench {
+    let machine: MachineFigures
+    let quick: Bool
+    let repetitions: Int
+    let log: (String) -> Void
+
+    /// GLM-130B's layer shape (or a small one for --quick), with `layers` layers and a small vocabulary:
+    /// the embedding and output projection are accounted for by the extrapolation instead.
+    func config(layers: Int) -> ModelConfig {
+        let (hidden, heads, inner) = quick ? (256, 4, 704) : (12288, 96, 32768)
+        let tokens = SpecialTokens(mask: 1, gmask: 2, smask: 3, sop: 4, eop: 5, eos: 6, pad: nil)
+        return ModelConfig(architecture: GLM130B.name, layers: layers, hidden: hidden, heads: heads, headDim: hidden / heads,
+                           ffnInner: inner, vocab: 1024, contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: .oneD,
+                           feedForward: .gegluErf, tiedOutput: true, tokens: tokens, alpha: (2.0 * 70).squareRoot())
+    }
+
+    func model(layers: Int) throws -> GLMModel {
+        let c = config(layers: layers)
+        let h = c.hidden
+        func vector(_ n: Int, _ value: Float) -> [Float] { [Float](repeating: value, count: n) }
+        var built: [LayerWeights] = []
+        for i in 0..<layers {
+            let seed = UInt64(i * 7 + 1)
+            built.append(LayerWeights(
+                attentionNormWeight: vector(h, 1), attentionNormBias: vector(h, 0),
+                qkv: try .random(.q4_0, rows: 3 * h, cols: h, seed: seed), qkvBias: vector(3 * h, 0),
+                attentionOutput: try .random(.q4_0, rows: h, cols: h, seed: seed + 1), attentionOutputBias: vector(h, 0),
+                ffnNormWeight: vector(h, 1), ffnNormBias: vector(h, 0),
+                ffnUp: try .random(.q4_0, rows: c.ffnUpRows, cols: h, seed: seed + 2), ffnUpBias: vector(c.ffnUpRows, 0),
+                ffnDown: try .random(.q4_0, rows: h, cols: c.ffnInner, seed: seed + 3), ffnDownBias: vector(h, 0)))
+        }
+        return try GLMModel(config: c, tokenEmbedding: .random(.q4_0, rows: c.vocab, cols: h, seed: 99), layers: built,
+                            outputNormWeight: vector(h, 1), outputNormBias: vector(h, 0))
+    }
+
+    func run(layers: Int, threadCounts: [Int]) throws -> [EndToEndFigure] {
+        log("building \(layers) GLM-130B-shaped layer(s) with random INT4 (q4_0) weights ...")
+        let glm = try model(layers: layers)
+        let promptLength = quick ? 16 : 128
+        let decodeSteps = quick ? 4 : 8
+        let prompt = (0..<promptLength).map { Int32(10 + $0 % 1000) }
+        var out: [EndToEndFigure] = []
+        for threads in threadCounts {
+            try Threads.configure(count: threads)
+            let session = try InferenceSession(model: glm, capacity: promptLength + decodeSteps + 1)
+            let prefill = try measure(warmup: 1, repetitions: max(2, repetitions / 2)) {
+                session.reset()
+                _ = try session.forward(prompt)
+            }
+            // decode: time each single-token step after the prompt
+            let decode = try measure(warmup: 0, repetitions: 1) {
+                for step in 0..<decodeSteps { _ = try session.forward([Int32(20 + step)]) }
+            }
+            let perToken = decode.median / Double(decodeSteps)
+            let bound = Double(glm.layerWeightBytes * layers) / (machine.limit(threads: threads).read_gbps * 1e9)
+            let figures = [
+                EndToEndFigure(layers: layers, phase: "prefill", tokens: promptLength, threads: threads, fused: true,
+                               median_s: prefill.median, spread: prefill.spread, tokens_per_s: Double(promptLength) / prefill.median,
+                               fraction_of_bandwidth_bound: nil),
+                EndToEndFigure(layers: layers, phase: "decode", tokens: decodeSteps, threads: threads, fused: true,
+                               median_s: perToken, spread: decode.spread, tokens_per_s: 1 / perToken,
+                               fraction_of_bandwidth_bound: bound / perToken),
+            ]
+            figures.forEach { log(Table.endToEndRow($0)) }
+            out += figures
+        }
+        return out
+    }
+
+    /// Seconds per token for 70 layers plus the 150528 x 12288 INT4 output projection
+    /// (streamed at the measured INT4 mat-vec rate) — GLM-130B on this machine.
+    func extrapolate(_ figures: [EndToEndFigure], kernels: [KernelFigure], layers: Int) -> Extrapolation? {
+        let threads = figures.map(\.threads).max() ?? 1
+        guard let decode = figures.first(where: { $0.phase == "decode" && $0.threads == threads }),
+              let prefill = figures.first(where: { $0.phase == "prefill" && $0.threads == threads }) else { return nil }
+        let layerBytes = Double(config(layers: 1).ffnUpRows * 12288 + 3 * 12288 * 12288 + 12288 * 12288 + 12288 * 32768) * 18 / 32
+        let embeddingBytes = 150528.0 * 12288 * 18 / 32
+        let int4Rate = kernels.filter { $0.op.hasPrefix("matvec") && $0.weight_type == "q4_0" && $0.threads == threads }.map(\.gbps).max()
+            ?? machine.limit(threads: threads).read_gbps
+        let perLayerDecode = decode.median_s / Double(layers)
+        let perLayerPrefill = prefill.median_s / Double(prefill.tokens) / Double(layers)
+        let output = embeddingBytes / (int4Rate * 1e9)
+        return Extrapolation(layers: 70, model_bytes: 70 * layerBytes + embeddingBytes,
+                             decode_s_per_token: 70 * perLayerDecode + output,
+                             prefill_s_per_token: 70 * perLayerPrefill + output / Double(prefill.tokens),
+                             note: quick ? "quick run: small layers, the extrapolation is not meaningful"
+                                 : "70 x the measured per-layer time, plus the 150528-row INT4 output projection at the measured q4_0 mat-vec rate (once per generated token; once per prompt in prefill)")
+    }
+}
