@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .executable(name: "glm-run", targets: ["glm-run"]),
         .library(name: "GLMRuntime", targets: ["GLMRuntime"]),
+        // An example kernel plugin, loaded at run time with --plugin (docs/writing-a-kernel-plugin.md).
+        .library(name: "GLMExamplePlugin", type: .dynamic, targets: ["ExamplePlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,7 +32,15 @@ let package = Package(
             ]
         ),
         .target(name: "KernelBridge", dependencies: ["CKernels"]),
-        .target(name: "Plugins", dependencies: ["KernelBridge"]),
+        // The plugin C ABI: one header (glm_plugin.h) that plugins and the loader share.
+        .target(name: "GLMPluginABI"),
+        .target(
+            name: "ExamplePlugin",
+            dependencies: ["GLMPluginABI"],
+            cSettings: [.unsafeFlags(["-fopenmp", "-O2"])],
+            linkerSettings: [.linkedLibrary("omp5")]
+        ),
+        .target(name: "Plugins", dependencies: ["KernelBridge", "GLMPluginABI"]),
         .target(name: "GLMRuntime", dependencies: ["KernelBridge", "Plugins"]),
         // The bench's code lives under bench/ with its scripts and results.
         .target(name: "GLMBench", dependencies: ["KernelBridge", "GLMRuntime"], path: "bench/GLMBench"),
@@ -45,5 +55,6 @@ let package = Package(
         // the model authors' reference runs), so a clean clone tests itself.
         .testTarget(name: "KernelTests", dependencies: ["KernelBridge", "GLMRuntime"]),
         .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime", "GLMBench"]),
+        .testTarget(name: "PluginTests", dependencies: ["KernelBridge", "Plugins", "GLMRuntime"]),
     ]
 )

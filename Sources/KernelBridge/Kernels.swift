@@ -18,7 +18,7 @@ public struct Kernels: Sendable {
     // MARK: - Products
 
     /// y (n) = W (n, k) @ x (k) + bias (n).
-    public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]? = nil, into y: inout [Float]) throws {
+    public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
         let op = "matvec.\(w.type.rawValue)"
         try KernelError.require(x.count, exactly: w.cols, op, "x")
         try KernelError.require(y.count, exactly: w.rows, op, "y")
@@ -35,7 +35,7 @@ public struct Kernels: Sendable {
     }
 
     /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n). One token goes to the mat-vec kernel.
-    public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]? = nil, into y: inout [Float]) throws {
+    public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
         let op = "matmul.\(w.type.rawValue)"
         guard m > 0 else { throw KernelError.invalidArgument(operation: op, detail: "tokens must be positive") }
         try KernelError.require(x.count, exactly: m * w.cols, op, "x")
@@ -122,7 +122,7 @@ public struct Kernels: Sendable {
 
     /// out (rows, n) = LN(x * alpha + y) * gamma + beta; y nil means plain LN of x * alpha.
     public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float],
-                                  rows: Int, eps: Float = 1e-5, into out: inout [Float]) throws {
+                                  rows: Int, eps: Float, into out: inout [Float]) throws {
         let op = "residual_layernorm"
         let n = gamma.count
         guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and width must be positive") }
@@ -182,7 +182,7 @@ public struct Kernels: Sendable {
 
     /// Rotary embedding in place (rotate-half form) on the view of `x` that starts
     /// at `offset` (e.g. the k part of a fused QKV row); see RoPEShape.
-    public func rope(_ x: inout [Float], offset: Int = 0, shape s: RoPEShape, positions: [Int32], blockPositions: [Int32]? = nil,
+    public func rope(_ x: inout [Float], offset: Int, shape s: RoPEShape, positions: [Int32], blockPositions: [Int32]?,
                      inverseFrequencies: [Float]) throws {
         let op = "rope"
         guard s.tokens > 0, s.heads > 0, s.headDim > 0 else {

@@ -124,3 +124,24 @@ public enum Float16Bits {
     public static func from(_ value: Float) -> UInt16 { glmk_fp32_to_fp16(value) }
     public static func toFloat(_ bits: UInt16) -> Float { glmk_fp16_to_fp32(bits) }
 }
+
+// MARK: - Raw access for the plugin loader
+
+/// A weight matrix's raw parts, valid only inside `withRawParts`: for handing
+/// weights to C plugins (glm_plugin.h's glm_plugin_matrix has this layout).
+public struct RawMatrixParts {
+    public let type: Int32
+    public let rows: Int64, cols: Int64, group: Int64
+    public let data: UnsafeRawPointer
+    public let rowBytes: Int64
+    public let scales: UnsafePointer<UInt16>?
+}
+
+extension WeightMatrix {
+    public func withRawParts<R>(_ body: (RawMatrixParts) throws -> R) rethrows -> R {
+        try withDescriptor { d in
+            try body(RawMatrixParts(type: Int32(d.pointee.type.rawValue), rows: d.pointee.rows, cols: d.pointee.cols,
+                                    group: d.pointee.group, data: d.pointee.data, rowBytes: d.pointee.row_bytes, scales: d.pointee.scales))
+        }
+    }
+}

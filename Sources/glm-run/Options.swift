@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import GLMRuntime
 import KernelBridge
+import Plugins
 
 struct RuntimeOptions: ParsableArguments {
     @Option(name: [.customShort("t"), .long], help: "Threads (default: one per physical core, or OMP_NUM_THREADS).")
@@ -13,10 +14,46 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(help: "Bind thread i to physical core i.")
     var bind = false
 
+    @Option(name: .customLong("plugin"), help: "Load a kernel plugin (a shared library with the glm_plugin.h ABI); repeatable.")
+    var plugins: [String] = []
+
+    @Option(name: .customLong("kernel"), help: "Force a provider for an operation, e.g. matvec.q4_0=example-q4; repeatable (also GLM_KERNEL).")
+    var kernels: [String] = []
+
+    @Flag(name: .shortAndLong, help: "Print which provider serves each weight product.")
+    var verbose = false
+
     /// Applies the thread settings.
     func apply() throws {
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         try Threads.configure(count: threads, bind: bind)
+    }
+
+    /// The registry with GLM_PLUGIN_PATH's plugins (skipped with a warning when
+    /// unusable), --plugin's (an error when unusable) and the forced choices.
+    func registry() throws -> KernelRegistry {
+        let registry = try KernelRegistry()
+        let environment = ProcessInfo.processInfo.environment
+        registry.loadPluginPath(environment["GLM_PLUGIN_PATH"], warn: printError)
+        for path in plugins { try registry.loadPlugin(path: path, explicit: true) }
+        try registry.force(options: (environment["GLM_KERNEL"].map { [$0] } ?? []) + kernels)
+        return registry
+    }
+
+    /// The kernels a model runs on; with --verbose, says which provider serves what.
+    func kernelSet(for model: GLMModel? = nil) throws -> KernelDispatcher {
+        let registry = try registry()
+        if verbose {
+            let types = Set(model.map { m in [m.tokenEmbedding, m.output] + m.layers.flatMap { [$0.qkv, $0.attentionOutput, $0.ffnUp, $0.ffnDown] } }?
+                .map(\.type) ?? WeightType.allCases)
+            for type in types.sorted(by: { $0.rawValue < $1.rawValue }) {
+                for op in [OperationName.matvec(type), OperationName.matmul(type)] {
+                    let p = registry.choice(for: op)
+                    printError("kernel \(op): \(p.name) \(p.version)")
+                }
+            }
+        }
+        return registry.dispatcher()
     }
 }
 

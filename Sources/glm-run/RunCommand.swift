@@ -55,7 +55,8 @@ struct RunCommand: ParsableCommand {
         parameters.topP = topP
         parameters.repetitionPenalty = repeatPenalty
         parameters.seed = seed
-        let session = try InferenceSession(model: glm, capacity: min(glm.config.contextLength, ids.count + maxTokens))
+        let session = try InferenceSession(model: glm, capacity: min(glm.config.contextLength, ids.count + maxTokens),
+                                           kernels: runtime.kernelSet(for: glm))
         let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters)
         for token in stream {
             FileHandle.standardOutput.write(Data(token.text.utf8))

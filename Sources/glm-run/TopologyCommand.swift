@@ -25,7 +25,8 @@ struct TopologyCommand: ParsableCommand {
         let topology = try Topology.query()
         try Threads.configure(count: threads, bind: bind)
         let best = InstructionSet.best
-        let choices = KernelCatalog.choices(isa: best)
+        let registry = try KernelRegistry()
+        let choices = OperationName.all.map { (operation: $0, provider: registry.choice(for: $0).name) }
         if json {
             try printJSON(topology, best: best, choices: choices)
         } else {
@@ -33,7 +34,7 @@ struct TopologyCommand: ParsableCommand {
         }
     }
 
-    private func printTable(_ t: Topology, best: InstructionSet, choices: [KernelChoice]) {
+    private func printTable(_ t: Topology, best: InstructionSet, choices: [(operation: String, provider: String)]) {
         print("CPU:              \(t.cpuModel.isEmpty ? "unknown" : t.cpuModel)")
         print("Packages:         \(t.packages)")
         print("NUMA nodes:       \(t.numaNodes)")
@@ -47,13 +48,13 @@ struct TopologyCommand: ParsableCommand {
         print("Threads:          \(Threads.current) (\(source))\(bind ? ", bound to cores" : "")")
         print("Instruction sets: \(InstructionSet.supported.map(\.displayName).joined(separator: ", ")); kernels use \(best.displayName)")
         print("")
-        print("Kernel                 Instruction set")
+        print("Kernel                 Provider (built-in providers are named by instruction set)")
         for choice in choices {
-            print(choice.operation.padding(toLength: 23, withPad: " ", startingAt: 0) + choice.instructionSet.displayName)
+            print(choice.operation.padding(toLength: 23, withPad: " ", startingAt: 0) + choice.provider)
         }
     }
 
-    private func printJSON(_ t: Topology, best: InstructionSet, choices: [KernelChoice]) throws {
+    private func printJSON(_ t: Topology, best: InstructionSet, choices: [(operation: String, provider: String)]) throws {
         struct Report: Encodable {
             let topology: Topology
             let threads: Int
@@ -63,7 +64,7 @@ struct TopologyCommand: ParsableCommand {
         }
         let report = Report(topology: t, threads: Threads.current,
                             instructionSets: InstructionSet.supported.map(\.displayName), best: best.displayName,
-                            kernels: Dictionary(uniqueKeysWithValues: choices.map { ($0.operation, $0.instructionSet.displayName) }))
+                            kernels: Dictionary(uniqueKeysWithValues: choices.map { ($0.operation, $0.provider) }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         print(String(decoding: try encoder.encode(report), as: UTF8.self))

@@ -17,7 +17,8 @@ import KernelBridge
 
 public final class InferenceSession {
     public let model: GLMModel
-    public let kernels: Kernels
+    /// The kernels every operation runs on: the built-ins, or the plugin registry's dispatcher.
+    public let kernels: any KernelSet
     /// Tokens the KV cache holds.
     public private(set) var length = 0
     /// Most tokens the cache can hold.
@@ -27,7 +28,7 @@ public final class InferenceSession {
     private var values: [[Float]]   // per layer (capacity, heads, head_dim)
     private let inverseFrequencies: [Float]
 
-    public init(model: GLMModel, capacity: Int? = nil, kernels: Kernels? = nil) throws {
+    public init(model: GLMModel, capacity: Int? = nil, kernels: (any KernelSet)? = nil) throws {
         self.model = model
         self.kernels = try kernels ?? Kernels()
         let capacity = min(capacity ?? model.config.contextLength, model.config.contextLength)

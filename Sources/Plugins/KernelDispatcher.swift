@@ -1,0 +1,44 @@
+// KernelDispatcher.swift — the runtime's view of the registry: a KernelSet
+// that sends each call to the provider chosen for its operation.
+
+import KernelBridge
+
+public struct KernelDispatcher: KernelSet {
+    let table: [String: any KernelProvider]
+
+    /// The provider serving `operation`.
+    public func provider(for operation: String) -> (any KernelProvider)? { table[operation] }
+
+    private func route(_ operation: String) throws -> any KernelProvider {
+        guard let p = table[operation] else { throw KernelError.unsupported(operation: operation, detail: "no provider") }
+        return p
+    }
+
+    public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
+        try route(OperationName.matvec(w.type)).matvec(w, x, bias: bias, into: &y)
+    }
+    public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
+        // one token is a mat-vec: route it there, as the built-in kernels do
+        if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
+        try route(OperationName.matmul(w.type)).matmul(w, x, tokens: m, bias: bias, into: &y)
+    }
+    public func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws {
+        try route(OperationName.embedding(table.type)).embedding(table, ids: ids, into: &out)
+    }
+    public func attention(q: [Float], k: [Float], v: [Float], shape: AttentionShape, into out: inout [Float]) throws {
+        try route(OperationName.attention).attention(q: q, k: k, v: v, shape: shape, into: &out)
+    }
+    public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
+        try route(OperationName.residualLayerNorm).residualLayerNorm(x: x, alpha: alpha, y: y, gamma: gamma, beta: beta, rows: rows, eps: eps, into: &out)
+    }
+    public func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws {
+        try route(OperationName.biasGeGLU).biasGeGLU(u, bias: bias, rows: rows, inner: inner, into: &out)
+    }
+    public func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws {
+        try route(OperationName.biasGeLU(form)).biasGeLU(x, bias: bias, rows: rows, form: form, into: &out)
+    }
+    public func rope(_ x: inout [Float], offset: Int, shape: RoPEShape, positions: [Int32], blockPositions: [Int32]?, inverseFrequencies: [Float]) throws {
+        try route(OperationName.rope(shape.form)).rope(&x, offset: offset, shape: shape, positions: positions,
+                                                       blockPositions: blockPositions, inverseFrequencies: inverseFrequencies)
+    }
+}

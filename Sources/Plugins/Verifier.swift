@@ -1,0 +1,174 @@
+// Verifier.swift — a provider's operations run against the scalar reference
+// on random inputs of several shapes (odd and round) before the registry lets
+// the runtime use them. Bounds are those of the kernel test suite: a
+// normalised error of 1e-10 (relative RMS 1e-5), products normalised by
+// sum |w x| per output, the scale their float rounding is bounded by.
+
+import Foundation
+import KernelBridge
+
+public struct VerificationResult: Sendable {
+    public let provider: String
+    public let operation: String
+    /// Largest normalised error over the shapes tried.
+    public let error: Double
+    public let passed: Bool
+    /// Why it failed: the shape and the error, or NaN, or a thrown error.
+    public let failure: String?
+}
+
+public enum Verifier {
+    public static let bound = 1e-10
+
+    public static func verify(_ provider: any KernelProvider, operation: String) -> VerificationResult {
+        do {
+            let reference = try Kernels(isa: .scalar)
+            var worst = 0.0
+            for c in try cases(for: operation) {
+                let expected = try c.run(reference), actual = try c.run(provider)
+                if actual.values.contains(where: { !$0.isFinite }) {
+                    return VerificationResult(provider: provider.name, operation: operation, error: .infinity, passed: false,
+                                              failure: "\(c.shape): produced NaN or infinity")
+                }
+                let error = normalisedError(actual.values, expected.values, scale: expected.scale)
+                worst = max(worst, error)
+                if !(error <= bound) {
+                    return VerificationResult(provider: provider.name, operation: operation, error: error, passed: false,
+                                              failure: String(format: "%@: normalised error %.3g (bound %.0e)", c.shape, error, bound))
+                }
+            }
+            return VerificationResult(provider: provider.name, operation: operation, error: worst, passed: true, failure: nil)
+        } catch {
+            return VerificationResult(provider: provider.name, operation: operation, error: .infinity, passed: false, failure: "\(error)")
+        }
+    }
+
+    static func normalisedError(_ a: [Float], _ e: [Float], scale: [Float]) -> Double {
+        var err = 0.0, ref = 0.0
+        for i in a.indices {
+            err += (Double(a[i]) - Double(e[i])) * (Double(a[i]) - Double(e[i]))
+            ref += Double(scale[i]) * Double(scale[i])
+        }
+        return ref == 0 ? err : err / ref
+    }
+
+    /// Times `operation` on `provider` against `baseline` at a working size; returns baseline time / provider time.
+    public static func speedup(_ provider: any KernelProvider, over baseline: any KernelProvider, operation: String) throws -> Double {
+        guard let c = try cases(for: operation, benchmark: true).first else { return .nan }
+        func time(_ p: any KernelProvider) throws -> Double {
+            _ = try c.run(p)
+            var best = Double.infinity
+            for _ in 0..<5 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try c.run(p)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
+            }
+            return best
+        }
+        return try time(baseline) / time(provider)
+    }
+}
+
+/// One verification input: runs the operation on a kernel set and returns
+/// its output with the scale errors are measured against.
+struct VerificationCase {
+    let shape: String
+    let run: (any KernelSet) throws -> (values: [Float], scale: [Float])
+}
+
+private struct Random {
+    var state: UInt64
+    mutating func normals(_ n: Int) -> [Float] {
+        (0..<n).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u1 = max(Double(state >> 11) / Double(1 << 53), 1e-12)
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let u2 = Double(state >> 11) / Double(1 << 53)
+            return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+        }
+    }
+}
+
+extension Verifier {
+    static func cases(for operation: String, benchmark: Bool = false) throws -> [VerificationCase] {
+        var rng = Random(state: 0x5EED)
+        let parts = operation.split(separator: ".").map(String.init)
+        let kind = parts[0], detail = parts.count > 1 ? parts[1] : ""
+        switch kind {
+        case "matvec", "matmul", "embedding":
+            guard let type = WeightType(rawValue: detail) else { throw KernelError.unsupported(operation: operation, detail: "unknown weight type") }
+            let cols = type.block == 32 ? [32, 96, 256, 544] : [7, 33, 256, 530]
+            let shapes = benchmark ? [(4096, 4096)] : zip([1, 17, 64, 33], cols).map { ($0, $1) }
+            return try shapes.map { rows, k in
+                let w = try WeightMatrix.quantize(rng.normals(rows * k), rows: rows, cols: k, as: type, group: type == .q4Group ? 32 : 0)
+                let dense = try Kernels(isa: .scalar).dequantize(w)
+                let m = kind == "matmul" ? (benchmark ? 64 : 7) : 1
+                let x = rng.normals(m * k), bias = rng.normals(rows)
+                if kind == "embedding" {
+                    let ids = (0..<5).map { Int32(($0 * 7) % rows) }
+                    return VerificationCase(shape: "\(rows)x\(k) table") { kernels in
+                        var out = [Float](repeating: .nan, count: ids.count * k)
+                        try kernels.embedding(w, ids: ids, into: &out)
+                        return (out, out.map { _ in 1 })
+                    }
+                }
+                // per output, sum |w x| + |b|: the scale of a dot product's rounding error
+                let scale = (0..<m * rows).map { i -> Float in
+                    let (t, n) = (i / rows, i % rows)
+                    return abs(bias[n]) + (0..<k).reduce(Float(0)) { $0 + abs(dense[n * k + $1] * x[t * k + $1]) }
+                }
+                return VerificationCase(shape: "\(m) token(s), \(rows)x\(k)") { kernels in
+                    var y = [Float](repeating: .nan, count: m * rows)
+                    if kind == "matvec" { try kernels.matvec(w, x, bias: bias, into: &y) } else { try kernels.matmul(w, x, tokens: m, bias: bias, into: &y) }
+                    return (y, scale)
+                }
+            }
+        case "attention":
+            return [(5, 5, 2, 16, 0, 3), (1, 70, 3, 32, 69, 40)].map { q, kv, heads, d, first, bidir in
+                let shape = AttentionShape(queries: q, keys: kv, heads: heads, headDim: d, firstQueryPosition: first, bidirectionalLength: bidir)
+                let (qs, ks, vs) = (rng.normals(q * heads * d), rng.normals(kv * heads * d), rng.normals(kv * heads * d))
+                return VerificationCase(shape: "\(q) queries over \(kv) keys, \(heads)x\(d)") { kernels in
+                    var out = [Float](repeating: .nan, count: q * heads * d)
+                    try kernels.attention(q: qs, k: ks, v: vs, shape: shape, into: &out)
+                    return (out, out)
+                }
+            }
+        case "residual_layernorm":
+            let (rows, n) = (3, 100)
+            let x = rng.normals(rows * n), y = rng.normals(rows * n), g = rng.normals(n), b = rng.normals(n)
+            return [VerificationCase(shape: "\(rows)x\(n)") { kernels in
+                var out = [Float](repeating: .nan, count: rows * n)
+                try kernels.residualLayerNorm(x: x, alpha: 2, y: y, gamma: g, beta: b, rows: rows, eps: 1e-5, into: &out)
+                return (out, out)
+            }]
+        case "bias_geglu":
+            let (rows, inner) = (3, 37)
+            let u = rng.normals(rows * 2 * inner), b = rng.normals(2 * inner)
+            return [VerificationCase(shape: "\(rows)x\(inner)") { kernels in
+                var out = [Float](repeating: .nan, count: rows * inner)
+                try kernels.biasGeGLU(u, bias: b, rows: rows, inner: inner, into: &out)
+                return (out, out)
+            }]
+        case "bias_gelu":
+            let form: GeLUForm = detail == "tanh" ? .tanh : .erf
+            let x = rng.normals(3 * 41), b = rng.normals(41)
+            return [VerificationCase(shape: "3x41") { kernels in
+                var out = [Float](repeating: .nan, count: x.count)
+                try kernels.biasGeLU(x, bias: b, rows: 3, form: form, into: &out)
+                return (out, out)
+            }]
+        case "rope":
+            let form: RoPEShape.Form = detail == "2d" ? .twoD : .oneD
+            let shape = RoPEShape(tokens: 4, heads: 3, headDim: 16, form: form)
+            let x = rng.normals(4 * 3 * 16)
+            let inv = try Kernels.ropeInverseFrequencies(rotaryDim: shape.rotaryDim)
+            return [VerificationCase(shape: "4 tokens, 3x16") { kernels in
+                var out = x
+                try kernels.rope(&out, offset: 0, shape: shape, positions: [0, 1, 5, 9], blockPositions: [0, 0, 1, 2], inverseFrequencies: inv)
+                return (out, out)
+            }]
+        default:
+            throw KernelError.unsupported(operation: operation, detail: "no verification for this operation")
+        }
+    }
+}
