@@ -29,8 +29,10 @@ public struct ModelConverter {
         self.progress = progress
     }
 
-    public func convert(folder: String, to output: String) throws -> ConversionReport {
-        let checkpoint = try SafeTensorsCheckpoint(folder: folder)
+    /// Converts any checkpoint layout CheckpointFolder recognises; `configPath` and
+    /// `preset` supply the configuration of SAT checkpoints, which carry none.
+    public func convert(folder: String, to output: String, configPath: String? = nil, preset: String? = nil) throws -> ConversionReport {
+        let checkpoint = try CheckpointFolder.open(folder, configPath: configPath, preset: preset)
         return try convert(checkpoint, source: folder, to: output)
     }
 

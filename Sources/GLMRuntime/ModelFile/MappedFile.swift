@@ -65,6 +65,16 @@ public final class MappedFile: @unchecked Sendable {
         return T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
     }
 
+    /// Tells the kernel the pages of [offset, offset + length) are no longer needed, so a
+    /// conversion streaming through a file larger than memory keeps a bounded resident size.
+    func release(offset: Int, count length: Int) {
+        guard !owned, let base, length > 0, offset >= 0, offset + length <= count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset + page - 1) / page * page, end = (offset + length) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     /// Bytes [offset, offset + length) without copying, kept alive by this mapping.
     func storage(at offset: Int, count length: Int) -> ByteStorage? {
         guard offset >= 0, length >= 0, offset <= count, length <= count - offset, let base else { return nil }

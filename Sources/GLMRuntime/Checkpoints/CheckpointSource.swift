@@ -1,6 +1,7 @@
 // CheckpointSource.swift — a checkpoint folder as the converter sees it: its
-// config.json and named tensors, whatever the files they come in. Today:
-// safetensors, one file or sharded with model.safetensors.index.json.
+// configuration and named tensors, whatever the files they come in:
+// safetensors (one file or sharded with model.safetensors.index.json),
+// PyTorch .bin shards (TorchBinCheckpoint) or SAT rank files (SATCheckpoint).
 
 import Foundation
 
@@ -20,15 +21,7 @@ public struct SafeTensorsCheckpoint: CheckpointSource {
     public init(folder: String) throws {
         self.folder = folder
         let fm = FileManager.default
-        let configPath = (folder as NSString).appendingPathComponent("config.json")
-        guard fm.fileExists(atPath: configPath) else {
-            throw ModelFileError.badConfig(file: folder, reason: "no config.json in the checkpoint folder")
-        }
-        guard let data = fm.contents(atPath: configPath),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelFileError.badConfig(file: configPath, reason: "config.json is not a JSON object")
-        }
-        config = json
+        config = try readConfig(folder: folder)
 
         let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
         var shardNames: [String]
@@ -65,4 +58,23 @@ public struct SafeTensorsCheckpoint: CheckpointSource {
 
     public func shape(_ name: String) throws -> [Int] { try file(name).entry(name).shape }
     public func floats(_ name: String) throws -> [Float] { try file(name).floats(name) }
+}
+
+public enum CheckpointFolder {
+    /// Opens `folder` as whichever layout it holds: SAT (a `latest` file or
+    /// mp_rank_XX files), safetensors, or PyTorch .bin shards.
+    public static func open(_ folder: String, configPath: String? = nil, preset: String? = nil) throws -> any CheckpointSource {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ModelFileError.unreadable(file: folder, reason: "not a folder")
+        }
+        let names = (try? fm.contentsOfDirectory(atPath: folder)) ?? []
+        if names.contains("latest") || names.contains(where: { $0.hasPrefix("mp_rank_") }) {
+            return try SATCheckpoint(folder: folder, configPath: configPath, preset: preset)
+        }
+        if names.contains(where: { $0.hasSuffix(".safetensors") }) { return try SafeTensorsCheckpoint(folder: folder) }
+        if names.contains(where: { $0.hasSuffix(".bin") }) { return try TorchBinCheckpoint(folder: folder) }
+        throw ModelFileError.badConfig(file: folder, reason: "no checkpoint found (*.safetensors, pytorch_model*.bin, or a SAT folder with latest and mp_rank_XX_model_states.pt)")
+    }
 }
