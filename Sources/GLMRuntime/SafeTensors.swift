@@ -21,7 +21,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-public struct SafeTensorsFile: Sendable {
+public struct SafeTensorsFile: @unchecked Sendable {
+    // @unchecked: the mapping is read-only
     public struct Entry: Sendable, Equatable {
         public let dtype: String
         public let shape: [Int]
@@ -32,7 +33,7 @@ public struct SafeTensorsFile: Sendable {
 
     public let path: String
     public let entries: [String: Entry]
-    private let data: Data
+    private let file: MappedFile
     private let dataStart: Int
 
     /// The tensor names in the file, sorted.
@@ -41,27 +42,30 @@ public struct SafeTensorsFile: Sendable {
     public init(path: String) throws {
         self.path = path
         let file = (path as NSString).lastPathComponent
+        let mapped: MappedFile
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            mapped = try MappedFile(path: path)
         } catch {
-            throw SafeTensorsError.unreadable(file: file, reason: error.localizedDescription)
+            throw SafeTensorsError.unreadable(file: file, reason: "\(error)")
         }
-        guard data.count >= 8 else { throw SafeTensorsError.malformedHeader(file: file, reason: "file shorter than 8 bytes") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard headerLength <= UInt64(data.count - 8) else {
+        self.file = mapped
+        guard let headerLength = mapped.load(UInt64.self, at: 0) else {
+            throw SafeTensorsError.malformedHeader(file: file, reason: "file shorter than 8 bytes")
+        }
+        guard headerLength <= UInt64(mapped.count - 8) else {
             throw SafeTensorsError.malformedHeader(file: file, reason: "header length \(headerLength) exceeds the file")
         }
         dataStart = 8 + Int(headerLength)
         let json: Any
         do {
-            json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart))
+            json = try JSONSerialization.jsonObject(with: Data(mapped.bytes(at: 8, count: Int(headerLength)) ?? []))
         } catch {
             throw SafeTensorsError.malformedHeader(file: file, reason: "header is not JSON")
         }
         guard let header = json as? [String: Any] else {
             throw SafeTensorsError.malformedHeader(file: file, reason: "header is not a JSON object")
         }
-        let available = data.count - dataStart
+        let available = mapped.count - dataStart
         var entries: [String: Entry] = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
@@ -102,10 +106,11 @@ public struct SafeTensorsFile: Sendable {
         return entry
     }
 
-    /// The raw bytes of a tensor.
+    /// The raw bytes of a tensor (a copy; the mapped pages are released after it).
     public func bytes(_ name: String) throws -> Data {
         let e = try entry(name)
-        return data.subdata(in: (dataStart + e.begin)..<(dataStart + e.end))
+        defer { file.release(offset: dataStart + e.begin, count: e.end - e.begin) }
+        return Data(file.bytes(at: dataStart + e.begin, count: e.end - e.begin) ?? [])
     }
 
     /// A tensor as FP32, converting F16, BF16, F64 and the integer types.

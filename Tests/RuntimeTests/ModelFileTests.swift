@@ -88,6 +88,10 @@ struct ModelFileTests {
     func checkpointWithoutConfig_failsClearly() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glm-noconfig-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let weights = dir.appendingPathComponent("model.safetensors").path
+        if !FileManager.default.fileExists(atPath: weights) {
+            try FileManager.default.copyItem(atPath: Fixtures.folder("glm-130b-tiny") + "/model.safetensors", toPath: weights)
+        }
         #expect(throws: ModelFileError.self) { try ModelConverter(type: .f32).convert(folder: dir.path, to: dir.path + "/out.gguf") }
         do { _ = try ModelConverter(type: .f32).convert(folder: dir.path, to: dir.path + "/out.gguf") } catch {
             #expect("\(error)".contains("no config.json"))

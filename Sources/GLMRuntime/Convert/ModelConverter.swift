@@ -12,6 +12,12 @@ public enum ConversionType: String, CaseIterable, Sendable {
     case q4_row
 }
 
+public struct ConversionProgress: Sendable {
+    public let tensor: String
+    public let tensorsDone: Int, tensors: Int
+    public let parametersDone: Int, parameters: Int
+}
+
 public struct ConversionReport: Sendable {
     public var tensors = 0
     public var bytes = 0
@@ -21,10 +27,10 @@ public struct ConversionReport: Sendable {
 
 public struct ModelConverter {
     public let type: ConversionType
-    /// Called after each tensor with (done, total, tensor name).
-    public var progress: ((Int, Int, String) -> Void)?
+    /// Called after each tensor is written.
+    public var progress: ((ConversionProgress) -> Void)?
 
-    public init(type: ConversionType, progress: ((Int, Int, String) -> Void)? = nil) {
+    public init(type: ConversionType, progress: ((ConversionProgress) -> Void)? = nil) {
         self.type = type
         self.progress = progress
     }
@@ -56,23 +62,58 @@ public struct ModelConverter {
             tokenizer.write(to: &writer)
         }
 
+        // Declare every tensor first (its encoded size follows from its shape and
+        // type), then stream them: one tensor is in memory at a time.
         let plan = CheckpointNames.plan(config)
         var report = ConversionReport()
-        for (done, entry) in plan.enumerated() {
+        var targets: [GGUFTensorType] = []
+        for entry in plan {
             let shape = try checkpoint.shape(entry.checkpoint)
             guard shape == entry.shape else {
                 throw ModelFileError.tensorShape(file: source, tensor: entry.checkpoint, expected: entry.shape, actual: shape)
             }
-            let values = try checkpoint.floats(entry.checkpoint)
-            let (tensorType, bytes, note) = try encode(values, shape: shape)
+            let (type, note) = target(for: shape)
+            targets.append(type)
+            writer.declareTensor(entry.name, shape: shape, type: type, byteCount: type.weightType.rowBytes(cols: shape.last!)! * shape.dropLast().reduce(1, *))
             if let note { report.fallbacks.append("\(entry.name): \(note)") }
-            writer.addTensor(entry.name, shape: shape, type: tensorType, data: bytes)
+        }
+        let total = plan.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        let stream = try writer.stream(to: output)
+        var done = 0
+        for (entry, type) in zip(plan, targets) {
+            let bytes = try encode(try checkpoint.floats(entry.checkpoint), shape: entry.shape, as: type)
+            try stream.write(bytes)
             report.tensors += 1
             report.bytes += bytes.count
-            progress?(done + 1, plan.count, entry.name)
+            done += entry.shape.reduce(1, *)
+            progress?(ConversionProgress(tensor: entry.name, tensorsDone: report.tensors, tensors: plan.count,
+                                         parametersDone: done, parameters: total))
         }
-        try writer.write(to: output)
+        try stream.finish()
         return report
+    }
+
+    /// The stored type of a tensor: 1D tensors stay FP32; a matrix whose columns
+    /// are not a multiple of 32 cannot use the block types, so it falls back to F16.
+    private func target(for shape: [Int]) -> (GGUFTensorType, String?) {
+        guard shape.count == 2 else { return (.f32, nil) }
+        switch type {
+        case .f32: return (.f32, nil)
+        case .f16: return (.f16, nil)
+        case .q8_0, .q4_0, .q4_row:
+            guard shape[1] % 32 == 0 else {
+                return (.f16, "\(shape[1]) columns is not a multiple of 32: stored as f16 instead of \(type.rawValue)")
+            }
+            return (type == .q8_0 ? .q8_0 : .q4_0, nil)
+        }
+    }
+
+    private func encode(_ values: [Float], shape: [Int], as stored: GGUFTensorType) throws -> [UInt8] {
+        let (rows, cols) = shape.count == 2 ? (shape[0], shape[1]) : (1, values.count)
+        if stored == .q4_0 && type == .q4_row {
+            return try Q4RowAsQ4_0.encode(WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q4Row))
+        }
+        return try WeightMatrix.quantize(values, rows: rows, cols: cols, as: stored.weightType).data.bytes
     }
 
     /// The SentencePiece model beside the checkpoint (tokenizer.model or ice_text.model), if any.
@@ -84,25 +125,6 @@ public struct ModelConverter {
         return nil
     }
 
-    /// Encodes one tensor; 1D tensors stay FP32, and a matrix whose columns are
-    /// not a multiple of 32 cannot use the block types, so it falls back to F16.
-    private func encode(_ values: [Float], shape: [Int]) throws -> (GGUFTensorType, [UInt8], String?) {
-        guard shape.count == 2 else { return (.f32, try WeightMatrix.quantize(values, rows: 1, cols: values.count, as: .f32).data.bytes, nil) }
-        let (rows, cols) = (shape[0], shape[1])
-        var target = type
-        var note: String?
-        if [.q8_0, .q4_0, .q4_row].contains(target), cols % 32 != 0 {
-            note = "\(cols) columns is not a multiple of 32: stored as f16 instead of \(target.rawValue)"
-            target = .f16
-        }
-        switch target {
-        case .f32: return (.f32, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .f32).data.bytes, note)
-        case .f16: return (.f16, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .f16).data.bytes, note)
-        case .q8_0: return (.q8_0, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q8_0).data.bytes, note)
-        case .q4_0: return (.q4_0, try WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q4_0).data.bytes, note)
-        case .q4_row: return (.q4_0, try Q4RowAsQ4_0.encode(WeightMatrix.quantize(values, rows: rows, cols: cols, as: .q4Row)), note)
-        }
-    }
 }
 
 /// GLM-130B per-row INT4 in GGUF Q4_0 blocks, without loss: every block of a
