@@ -1,0 +1,71 @@
+// CostModel.swift — what each piece of a model costs when it is placed on a
+// pipeline stage: time per token (prefill or decode) and resident bytes.
+// Costs come from a model's configuration and the machine's measured limits
+// (flops against the FMA rate, bytes against bandwidth, whichever binds), so
+// any configuration — GLM-130B's included — can be planned without running it.
+
+import Foundation
+
+public struct StageItem: Sendable, Equatable {
+    public let name: String
+    public let seconds: Double
+    public let bytes: Double
+
+    public init(name: String, seconds: Double, bytes: Double) {
+        self.name = name
+        self.seconds = seconds
+        self.bytes = bytes
+    }
+}
+
+public struct MachineRates: Sendable, Codable, Equatable {
+    public var flopsPerSecond: Double
+    public var bytesPerSecond: Double
+
+    /// The 2-core CI machine's measured figures (bench/results), the default when none are given.
+    public static let reference = MachineRates(flopsPerSecond: 100e9, bytesPerSecond: 25e9)
+}
+
+public enum CostModel {
+    /// The items of a model in pipeline order: the embedding, every layer, the
+    /// output layer (final LayerNorm + output projection). `tokens` per step:
+    /// 1 for decode, the prompt length for prefill. Weights are counted at
+    /// `bitsPerWeight` (4.5 for INT4 with per-block scales).
+    public static func items(_ c: ModelConfig, tokens: Int, bitsPerWeight: Double, rates: MachineRates) -> [StageItem] {
+        let h = Double(c.hidden), bytesPerWeight = bitsPerWeight / 8
+        let layerWeights = 4 * h * h + Double(c.ffnUpRows) * h + Double(c.ffnInner) * h
+        func time(flops: Double, bytes: Double) -> Double { max(flops / rates.flopsPerSecond, bytes / rates.bytesPerSecond) }
+        let m = Double(tokens)
+        // a layer: its products stream the weights once per step; attention over a context of `tokens`
+        let layerFlops = 2 * m * layerWeights + 4 * h * m * m
+        let layer = StageItem(name: "layer", seconds: time(flops: layerFlops, bytes: layerWeights * bytesPerWeight),
+                              bytes: layerWeights * bytesPerWeight)
+        let table = Double(c.vocab) * h
+        // the embedding is a row lookup (no flops to speak of) but holds the whole table
+        let embedding = StageItem(name: "embedding", seconds: time(flops: 0, bytes: m * h * 4), bytes: table * bytesPerWeight)
+        // the output layer projects the last token onto the vocabulary; a tied model keeps its own copy of the table there
+        let output = StageItem(name: "output", seconds: time(flops: 2 * table, bytes: table * bytesPerWeight), bytes: table * bytesPerWeight)
+        return [embedding] + (0..<c.layers).map { StageItem(name: "layer \($0)", seconds: layer.seconds, bytes: layer.bytes) } + [output]
+    }
+
+    /// GLM-130B's released configuration (70 layers, hidden 12288, 96 heads, GeGLU inner 32768, vocabulary 150528).
+    public static var glm130b: ModelConfig {
+        ModelConfig(architecture: GLM130B.name, layers: 70, hidden: 12288, heads: 96, headDim: 128, ffnInner: 32768, vocab: 150528,
+                    contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: .oneD, feedForward: .gegluErf, tiedOutput: true,
+                    tokens: SpecialTokens(mask: 150000, gmask: 150001, smask: 150002, sop: 150004, eop: 150005, eos: 20002, pad: nil),
+                    alpha: (2.0 * 70).squareRoot())
+    }
+
+    /// Named configurations for `glm-run pipeline plan`.
+    public static func named(_ name: String) -> ModelConfig? {
+        switch name.lowercased() {
+        case "glm-130b", "glm130b": return glm130b
+        case "chatglm-6b", "chatglm":
+            return ModelConfig(architecture: ChatGLM6B.name, layers: 28, hidden: 4096, heads: 32, headDim: 128, ffnInner: 16384, vocab: 130528,
+                               contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: .twoD, feedForward: .geluTanh, tiedOutput: false,
+                               tokens: SpecialTokens(mask: 130000, gmask: 130001, smask: nil, sop: 130004, eop: 130005, eos: 130005, pad: 3),
+                               alpha: ChatGLM6B.referenceAlpha)
+        default: return nil
+        }
+    }
+}
