@@ -22,6 +22,11 @@ public struct MachineRates: Sendable, Codable, Equatable {
     public var flopsPerSecond: Double
     public var bytesPerSecond: Double
 
+    public init(flopsPerSecond: Double, bytesPerSecond: Double) {
+        self.flopsPerSecond = flopsPerSecond
+        self.bytesPerSecond = bytesPerSecond
+    }
+
     /// The 2-core CI machine's measured figures (bench/results), the default when none are given.
     public static let reference = MachineRates(flopsPerSecond: 100e9, bytesPerSecond: 25e9)
 }

@@ -1,0 +1,104 @@
+// PipelineCommand.swift — `glm-run pipeline plan|simulate`: split a model into
+// pipeline stages from its measured-rate costs, and simulate GPipe and 1F1B
+// schedules with an SVG Gantt chart.
+
+import ArgumentParser
+import Foundation
+import GLMRuntime
+
+struct PipelineCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Plan pipeline stages for a model and simulate schedules.",
+        subcommands: [PipelinePlanCommand.self, PipelineSimulateCommand.self]
+    )
+}
+
+struct PipelineModelOptions: ParsableArguments {
+    @Argument(help: "A model file (.gguf) or a named configuration: glm-130b, chatglm-6b.") var model: String
+    @Option(help: "Pipeline stages.") var stages = 8
+    @Option(help: "Tokens per step: 1 plans for decode, a prompt length for prefill.") var tokens = 1
+    @Option(help: "Bits per weight (4.5 for INT4 with its scales, 16 for fp16).") var bits = 4.5
+    @Option(help: "FP32 FMA rate in GFLOP/s (default: this project's measured CI machine; see bench).") var gflops = MachineRates.reference.flopsPerSecond / 1e9
+    @Option(help: "Read bandwidth in GB/s.") var gbps = MachineRates.reference.bytesPerSecond / 1e9
+    @Flag(help: "Print JSON.") var json = false
+
+    func config() throws -> ModelConfig {
+        if let named = CostModel.named(model) { return named }
+        guard FileManager.default.fileExists(atPath: model) else {
+            throw CLIError("\(model): neither a model file nor a known configuration (glm-130b, chatglm-6b)")
+        }
+        return try GLMModel(path: model).config
+    }
+
+    func plan() throws -> ([StageItem], PipelinePlan) {
+        guard stages > 0, tokens > 0, bits > 0, gflops > 0, gbps > 0 else { throw ValidationError("sizes and rates must be positive") }
+        let items = CostModel.items(try config(), tokens: tokens, bitsPerWeight: bits,
+                                    rates: MachineRates(flopsPerSecond: gflops * 1e9, bytesPerSecond: gbps * 1e9))
+        guard let plan = Partitioner.plan(items, stages: stages) else {
+            throw CLIError("cannot split \(items.count) items (embedding, layers, output) into \(stages) stages")
+        }
+        return (items, plan)
+    }
+}
+
+struct PipelinePlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Split the model into stages, minimising the slowest stage.")
+    @OptionGroup var options: PipelineModelOptions
+
+    func run() throws {
+        let (items, plan) = try options.plan()
+        struct Stage: Encodable { let stage: Int; let layers: Int; let embedding: Bool; let output: Bool; let seconds: Double; let gigabytes: Double }
+        let stages = plan.stages.enumerated().map { i, r in
+            Stage(stage: i, layers: r.filter { items[$0].name.hasPrefix("layer") }.count, embedding: r.contains(0),
+                  output: r.contains(items.count - 1), seconds: plan.stageSeconds[i], gigabytes: plan.stageBytes[i] / 1e9)
+        }
+        if options.json {
+            struct Output: Encodable { let stages: [Stage]; let slowest_s: Double; let balance: Double; let largest_gb: Double }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(Output(stages: stages, slowest_s: plan.slowestSeconds, balance: plan.balance,
+                                                             largest_gb: plan.largestBytes / 1e9)), as: UTF8.self))
+            return
+        }
+        for s in stages {
+            let extras = [s.embedding ? "embedding" : nil, s.output ? "output layer" : nil].compactMap { $0 }
+            print(String(format: "stage %d: %2d layers%@  %8.4f s/step  %7.2f GB", s.stage, s.layers,
+                         extras.isEmpty ? "" : " + " + extras.joined(separator: " + "), s.seconds, s.gigabytes))
+        }
+        print(String(format: "layers per stage: %@; slowest stage %.4f s; balance %.1f%% (mean / slowest); largest stage %.2f GB",
+                     stages.map { String($0.layers) }.joined(separator: ", "), plan.slowestSeconds, plan.balance * 100, plan.largestBytes / 1e9))
+    }
+}
+
+struct PipelineSimulateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "simulate", abstract: "Simulate GPipe or 1F1B on the planned stages; write a Gantt SVG.")
+    @OptionGroup var options: PipelineModelOptions
+    @Option(help: "Micro-batches.") var microBatches = 16
+    @Option(help: "gpipe or 1f1b.") var schedule = "1f1b"
+    @Option(help: "Backward time as a multiple of forward (2 for training; 0 for inference).") var backwardRatio = 2.0
+    @Option(help: "Where to write the Gantt chart.") var svg: String?
+
+    func run() throws {
+        guard let kind = Schedule(rawValue: schedule.lowercased()) else { throw ValidationError("--schedule must be gpipe or 1f1b") }
+        guard microBatches > 0, backwardRatio >= 0 else { throw ValidationError("--micro-batches must be positive and --backward-ratio >= 0") }
+        let (_, plan) = try options.plan()
+        let result = ScheduleSimulator.simulate(kind, forward: plan.stageSeconds, backward: plan.stageSeconds.map { $0 * backwardRatio },
+                                                microBatches: microBatches)
+        if let svg {
+            try GanttChart.svg(result, title: options.model).write(toFile: svg, atomically: true, encoding: .utf8)
+            printError("Gantt chart: \(svg)")
+        }
+        if options.json {
+            struct Output: Encodable { let schedule: String; let stages: Int; let micro_batches: Int; let makespan_s: Double
+                let bubble_fraction: Double; let formula_bubble: Double; let peak_activations: [Int] }
+            let o = Output(schedule: kind.rawValue, stages: result.stages, micro_batches: microBatches, makespan_s: result.makespan,
+                           bubble_fraction: result.bubbleFraction, formula_bubble: result.formulaBubble, peak_activations: result.peakActivations)
+            print(String(decoding: try JSONEncoder().encode(o), as: UTF8.self))
+        } else {
+            print(String(format: "%@, %d stages, %d micro-batches: makespan %.4f s, bubble %.1f%% (equal-stage formula (P-1)/(m+P-1): %.1f%%)",
+                         kind.rawValue, result.stages, microBatches, result.makespan, result.bubbleFraction * 100, result.formulaBubble * 100))
+            print("peak micro-batches held per stage: \(result.peakActivations.map(String.init).joined(separator: ", "))")
+        }
+    }
+}
