@@ -63,6 +63,7 @@ static const glmk_kernels kernels_scalar = {
     .bias_geglu = glmk_bias_geglu_scalar,
     .bias_gelu = glmk_bias_gelu_scalar,
     .rope = glmk_rope_scalar,
+    .eltwise = glmk_eltwise_scalar,
 };
 
 #if GLMK_X86
@@ -77,6 +78,7 @@ static const glmk_kernels kernels_avx2 = {
     .bias_geglu = glmk_bias_geglu_avx2,
     .bias_gelu = glmk_bias_gelu_avx2,
     .rope = glmk_rope_avx2,
+    .eltwise = glmk_eltwise_avx2,
 };
 #endif
 

@@ -86,6 +86,9 @@ glmk_status glmk_bias_gelu_scalar(float *out, const float *x, const float *bias,
                                   glmk_gelu_form form);
 glmk_status glmk_rope_scalar(float *x, const glmk_rope_shape *shape, const int32_t *positions,
                              const int32_t *block_positions, const float *inv_freq);
+glmk_status glmk_eltwise_scalar(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
+                                const glmk_eltwise_shape *shape);
+glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s);
 
 #if GLMK_X86
 float glmk_dot_row_avx2(const glmk_matrix *w, int64_t row, const float *x);
@@ -103,6 +106,8 @@ glmk_status glmk_bias_gelu_avx2(float *out, const float *x, const float *bias, i
                                 glmk_gelu_form form);
 glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t *positions,
                            const int32_t *block_positions, const float *inv_freq);
+glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
+                              const glmk_eltwise_shape *shape);
 #endif
 
 // MARK: - Shared checks for attention, RoPE and the element-wise kernels

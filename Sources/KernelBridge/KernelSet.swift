@@ -11,6 +11,8 @@ public protocol KernelSet: Sendable {
     func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws
     func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws
     func rope(_ x: inout [Float], offset: Int, shape: RoPEShape, positions: [Int32], blockPositions: [Int32]?, inverseFrequencies: [Float]) throws
+    func eltwise(_ step: ElementwiseStep, rows: Int, n: Int, out: inout [Float], outView: RowsView,
+                 a: [Float]?, aView: RowsView, b: [Float]?, bView: RowsView) throws
 }
 
 /// Operation names: how the registry, `--kernel` and `glm-run plugins` refer to each call.
@@ -23,11 +25,13 @@ public enum OperationName {
     public static let biasGeGLU = "bias_geglu"
     public static func biasGeLU(_ form: GeLUForm) -> String { form == .erf ? "bias_gelu.erf" : "bias_gelu.tanh" }
     public static func rope(_ form: RoPEShape.Form) -> String { form == .oneD ? "rope.1d" : "rope.2d" }
+    /// The single element-wise steps of the unfused plan.
+    public static let eltwise = "eltwise"
 
     /// Every operation, products per weight type.
     public static var all: [String] {
         WeightType.allCases.flatMap { [matvec($0), matmul($0)] } + WeightType.allCases.map(embedding)
-            + [attention, residualLayerNorm, biasGeGLU, biasGeLU(.erf), biasGeLU(.tanh), rope(.oneD), rope(.twoD)]
+            + [attention, residualLayerNorm, biasGeGLU, biasGeLU(.erf), biasGeLU(.tanh), rope(.oneD), rope(.twoD), eltwise]
     }
 }
 

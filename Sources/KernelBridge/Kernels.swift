@@ -213,6 +213,54 @@ public struct Kernels: Sendable {
         try KernelError.check(status, op, "head_dim \(s.headDim) must be even (a multiple of 4 for 2D)")
     }
 
+    /// One element-wise step over strided rows. `a` nil means in place (a is `out`);
+    /// `b` is one row for .addRow, rows for .scaleAdd and .mul, unused by .gelu.
+    public func eltwise(_ step: ElementwiseStep, rows: Int, n: Int, out: inout [Float], outView: RowsView,
+                        a: [Float]?, aView: RowsView, b: [Float]?, bView: RowsView) throws {
+        let op = "eltwise"
+        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and n must be positive") }
+        func extent(_ v: RowsView) -> Int { v.offset + (rows - 1) * v.stride + n }
+        guard outView.offset >= 0, aView.offset >= 0, bView.offset >= 0, outView.stride >= n, aView.stride >= n else {
+            throw KernelError.invalidArgument(operation: op, detail: "offsets must be >= 0 and strides >= n")
+        }
+        try KernelError.require(out.count, atLeast: extent(outView), op, "out")
+        try KernelError.require(a?.count ?? out.count, atLeast: extent(aView), op, "a")
+        let (cOp, scalar): (glmk_eltwise_op, Float) = {
+            switch step {
+            case .addRow: return (GLMK_ELT_ADD_ROW, 0)
+            case let .scaleAdd(s): return (GLMK_ELT_SCALE_ADD, s)
+            case .mul: return (GLMK_ELT_MUL, 0)
+            case let .gelu(form): return (form == .erf ? GLMK_ELT_GELU_ERF : GLMK_ELT_GELU_TANH, 0)
+            }
+        }()
+        var bStride = bView.stride
+        switch step {
+        case .addRow:
+            guard let b else { throw KernelError.invalidArgument(operation: op, detail: "addRow needs b") }
+            try KernelError.require(b.count, atLeast: bView.offset + n, op, "b")
+            bStride = 0
+        case .scaleAdd, .mul:
+            guard let b else { throw KernelError.invalidArgument(operation: op, detail: "\(step) needs b") }
+            guard bView.stride >= n else { throw KernelError.invalidArgument(operation: op, detail: "b stride must be >= n") }
+            try KernelError.require(b.count, atLeast: extent(bView), op, "b")
+        case .gelu: break
+        }
+        var shape = glmk_eltwise_shape(rows: Int64(rows), n: Int64(n), out_stride: Int64(outView.stride),
+                                       a_stride: Int64(aView.stride), b_stride: Int64(bStride))
+        let fn = table.eltwise!
+        let status = out.withUnsafeMutableBufferPointer { op in
+            withOptionalPointer(b) { bp in
+                if let a {
+                    return a.withUnsafeBufferPointer { ap in
+                        fn(op.baseAddress! + outView.offset, ap.baseAddress! + aView.offset, bp.map { $0 + bView.offset }, scalar, cOp, &shape)
+                    }
+                }
+                return fn(op.baseAddress! + outView.offset, UnsafePointer(op.baseAddress! + aView.offset), bp.map { $0 + bView.offset }, scalar, cOp, &shape)
+            }
+        }
+        try KernelError.check(status, op, "\(step) over \(rows)x\(n)")
+    }
+
     /// fp16-rounded RoPE inverse frequencies, as the reference computes them.
     public static func ropeInverseFrequencies(rotaryDim: Int, base: Float = 10000) throws -> [Float] {
         guard rotaryDim > 0, rotaryDim % 2 == 0 else {

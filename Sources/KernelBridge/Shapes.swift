@@ -73,3 +73,25 @@ public enum GeLUForm: Sendable {
     /// 0.5 x (1 + tanh(0.79788456 (x + 0.044715 x^3))): ChatGLM-6B.
     case tanh
 }
+
+/// One element-wise step of an unfused layer.
+public enum ElementwiseStep: Sendable, Equatable {
+    /// out = a + b, b one row broadcast over the rows (a bias add).
+    case addRow
+    /// out = a * scalar + b.
+    case scaleAdd(Float)
+    /// out = a * b.
+    case mul
+    /// out = gelu(a).
+    case gelu(GeLUForm)
+}
+
+/// `rows` rows of `n` values inside a flat array: element (r, i) is at offset + r * stride + i.
+public struct RowsView: Sendable, Equatable {
+    public var offset: Int
+    public var stride: Int
+    public init(offset: Int = 0, stride: Int) {
+        self.offset = offset
+        self.stride = stride
+    }
+}

@@ -41,4 +41,8 @@ public struct KernelDispatcher: KernelSet {
         try route(OperationName.rope(shape.form)).rope(&x, offset: offset, shape: shape, positions: positions,
                                                        blockPositions: blockPositions, inverseFrequencies: inverseFrequencies)
     }
+    public func eltwise(_ step: ElementwiseStep, rows: Int, n: Int, out: inout [Float], outView: RowsView,
+                        a: [Float]?, aView: RowsView, b: [Float]?, bView: RowsView) throws {
+        try route(OperationName.eltwise).eltwise(step, rows: rows, n: n, out: &out, outView: outView, a: a, aView: aView, b: b, bView: bView)
+    }
 }

@@ -36,6 +36,10 @@ extension KernelProvider {
     public func rope(_ x: inout [Float], offset: Int, shape: RoPEShape, positions: [Int32], blockPositions: [Int32]?, inverseFrequencies: [Float]) throws {
         throw unsupported(OperationName.rope(shape.form))
     }
+    public func eltwise(_ step: ElementwiseStep, rows: Int, n: Int, out: inout [Float], outView: RowsView,
+                        a: [Float]?, aView: RowsView, b: [Float]?, bView: RowsView) throws {
+        throw unsupported(OperationName.eltwise)
+    }
 }
 
 /// The kernels of CKernels for one instruction set: "builtin.scalar" (the
@@ -68,5 +72,9 @@ public struct BuiltinProvider: KernelProvider {
     }
     public func rope(_ x: inout [Float], offset: Int, shape: RoPEShape, positions: [Int32], blockPositions: [Int32]?, inverseFrequencies: [Float]) throws {
         try kernels.rope(&x, offset: offset, shape: shape, positions: positions, blockPositions: blockPositions, inverseFrequencies: inverseFrequencies)
+    }
+    public func eltwise(_ step: ElementwiseStep, rows: Int, n: Int, out: inout [Float], outView: RowsView,
+                        a: [Float]?, aView: RowsView, b: [Float]?, bView: RowsView) throws {
+        try kernels.eltwise(step, rows: rows, n: n, out: &out, outView: outView, a: a, aView: aView, b: b, bView: bView)
     }
 }

@@ -167,6 +167,18 @@ extension Verifier {
                 try kernels.rope(&out, offset: 0, shape: shape, positions: [0, 1, 5, 9], blockPositions: [0, 0, 1, 2], inverseFrequencies: inv)
                 return (out, out)
             }]
+        case "eltwise":
+            let (rows, n) = (3, 37)
+            let a = rng.normals(rows * 2 * n), b = rng.normals(rows * n)
+            let steps: [ElementwiseStep] = [.addRow, .scaleAdd(1.7), .mul, .gelu(.erf), .gelu(.tanh)]
+            return steps.map { step in
+                VerificationCase(shape: "\(step), \(rows)x\(n) strided") { kernels in
+                    var out = [Float](repeating: .nan, count: rows * n)
+                    try kernels.eltwise(step, rows: rows, n: n, out: &out, outView: RowsView(stride: n), a: a,
+                                        aView: RowsView(offset: n, stride: 2 * n), b: b, bView: RowsView(stride: n))
+                    return (out, out)
+                }
+            }
         default:
             throw KernelError.unsupported(operation: operation, detail: "no verification for this operation")
         }

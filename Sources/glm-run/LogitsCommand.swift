@@ -25,7 +25,7 @@ struct LogitsCommand: ParsableCommand {
         guard parsed.count <= glm.config.contextLength else {
             throw CLIError("\(parsed.count) ids exceed the model's context of \(glm.config.contextLength)")
         }
-        let session = try InferenceSession(model: glm, capacity: parsed.count, kernels: runtime.kernelSet(for: glm))
+        let session = try InferenceSession(model: glm, capacity: parsed.count, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
         let logits = try session.forward(parsed, allLogits: true)
         let layout = PromptLayout(ids: parsed, tokens: glm.config.tokens)
         let (positions, blocks) = session.positions(start: 0, count: parsed.count, layout: layout)

@@ -23,6 +23,9 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Print which provider serves each weight product.")
     var verbose = false
 
+    @Flag(help: "Run each layer unfused: every bias add, residual, LayerNorm and activation its own pass.")
+    var noFusion = false
+
     /// Applies the thread settings.
     func apply() throws {
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }

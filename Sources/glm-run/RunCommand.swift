@@ -56,7 +56,7 @@ struct RunCommand: ParsableCommand {
         parameters.repetitionPenalty = repeatPenalty
         parameters.seed = seed
         let session = try InferenceSession(model: glm, capacity: min(glm.config.contextLength, ids.count + maxTokens),
-                                           kernels: runtime.kernelSet(for: glm))
+                                           kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
         let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters)
         for token in stream {
             FileHandle.standardOutput.write(Data(token.text.utf8))

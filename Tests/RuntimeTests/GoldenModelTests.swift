@@ -95,3 +95,37 @@ struct GoldenModelTests {
         }
     }
 }
+
+@Suite("Operator fusion", .serialized)
+struct FusionTests {
+    @Test("the fusion pass turns the unfused layer into the fused kernels")
+    func fusionPass_rewritesChains() throws {
+        let config = try ConvertedModels.model("glm-130b-tiny", .f32).config
+        let fused = LayerPlan.fused(config)
+        #expect(fused.contains(.matmul(.qkv, input: .x, output: .qkv, bias: .qkv)))
+        #expect(fused.contains(.biasGeGLU(output: .activated, input: .up, .ffnUp)))
+        #expect(fused.contains(.residualLayerNorm(output: .y, x: .x, y: .projected, .ffn)))
+        #expect(!fused.contains { if case .addBias = $0 { return true }; if case .scaleAdd = $0 { return true }; return false })
+        #expect(LayerPlan.unfused(config).count == 16 && fused.count == 9)
+        let chat = try ConvertedModels.model("chatglm-6b-tiny", .f32).config
+        #expect(LayerPlan.fused(chat).contains(.biasGeLU(output: .activated, input: .up, .ffnUp)))
+    }
+
+    /// Fused and unfused plans compute the same function; they differ only in
+    /// float rounding (a residual kept in registers instead of memory, FMA
+    /// contraction), so both stay within the FP32 golden bound and within that
+    /// same bound of each other.
+    @Test("fused and unfused plans agree, and both match the reference", arguments: architectures)
+    func fusedAndUnfused_agree(arch: String) throws {
+        let golden = try Golden(arch)
+        let model = try ConvertedModels.model(arch, .f32)
+        for c in golden.cases {
+            let fused = try InferenceSession(model: model, capacity: 128, fusion: true).forward(c.inputIDs, allLogits: true)
+            let unfused = try InferenceSession(model: model, capacity: 128, fusion: false).forward(c.inputIDs, allLogits: true)
+            let expected = try golden.expected.floats("\(c.name).logits")
+            let bound = LogitTolerance.f32 * golden.maxAbsLogit
+            #expect(maxAbsDiff(unfused, expected) <= bound, "\(arch) \(c.name) unfused vs reference")
+            #expect(maxAbsDiff(fused, unfused) <= bound, "\(arch) \(c.name) fused vs unfused")
+        }
+    }
+}

@@ -49,8 +49,9 @@ struct EndToEndBench {
         let prompt = (0..<promptLength).map { Int32(10 + $0 % 1000) }
         var out: [EndToEndFigure] = []
         for threads in threadCounts {
+          for fused in [true, false] {
             try Threads.configure(count: threads)
-            let session = try InferenceSession(model: glm, capacity: promptLength + decodeSteps + 1)
+            let session = try InferenceSession(model: glm, capacity: promptLength + decodeSteps + 1, fusion: fused)
             let prefill = try measure(warmup: 1, repetitions: max(2, repetitions / 2)) {
                 session.reset()
                 _ = try session.forward(prompt)
@@ -62,15 +63,24 @@ struct EndToEndBench {
             let perToken = decode.median / Double(decodeSteps)
             let bound = Double(glm.layerWeightBytes * layers) / (machine.limit(threads: threads).read_gbps * 1e9)
             let figures = [
-                EndToEndFigure(layers: layers, phase: "prefill", tokens: promptLength, threads: threads, fused: true,
+                EndToEndFigure(layers: layers, phase: "prefill", tokens: promptLength, threads: threads, fused: fused,
                                median_s: prefill.median, spread: prefill.spread, tokens_per_s: Double(promptLength) / prefill.median,
                                fraction_of_bandwidth_bound: nil),
-                EndToEndFigure(layers: layers, phase: "decode", tokens: decodeSteps, threads: threads, fused: true,
+                EndToEndFigure(layers: layers, phase: "decode", tokens: decodeSteps, threads: threads, fused: fused,
                                median_s: perToken, spread: decode.spread, tokens_per_s: 1 / perToken,
                                fraction_of_bandwidth_bound: bound / perToken),
             ]
             figures.forEach { log(Table.endToEndRow($0)) }
             out += figures
+          }
+        }
+        for threads in threadCounts {
+            for phase in ["prefill", "decode"] {
+                let f = out.first { $0.threads == threads && $0.phase == phase && $0.fused }!
+                let u = out.first { $0.threads == threads && $0.phase == phase && !$0.fused }!
+                log(String(format: "fusion, %d thread(s), %@: fused %.2f vs unfused %.2f tokens/s: %.3fx", threads, phase,
+                           f.tokens_per_s, u.tokens_per_s, f.tokens_per_s / u.tokens_per_s))
+            }
         }
         return out
     }
@@ -79,8 +89,8 @@ struct EndToEndBench {
     /// (streamed at the measured INT4 mat-vec rate) — GLM-130B on this machine.
     func extrapolate(_ figures: [EndToEndFigure], kernels: [KernelFigure], layers: Int) -> Extrapolation? {
         let threads = figures.map(\.threads).max() ?? 1
-        guard let decode = figures.first(where: { $0.phase == "decode" && $0.threads == threads }),
-              let prefill = figures.first(where: { $0.phase == "prefill" && $0.threads == threads }) else { return nil }
+        guard let decode = figures.first(where: { $0.phase == "decode" && $0.threads == threads && $0.fused }),
+              let prefill = figures.first(where: { $0.phase == "prefill" && $0.threads == threads && $0.fused }) else { return nil }
         let layerBytes = Double(config(layers: 1).ffnUpRows * 12288 + 3 * 12288 * 12288 + 12288 * 12288 + 12288 * 32768) * 18 / 32
         let embeddingBytes = 150528.0 * 12288 * 18 / 32
         let int4Rate = kernels.filter { $0.op.hasPrefix("matvec") && $0.weight_type == "q4_0" && $0.threads == threads }.map(\.gbps).max()

@@ -147,6 +147,22 @@ typedef enum {
     GLMK_GELU_TANH = 1, // 0.5 x (1 + tanh(0.79788456 (x + 0.044715 x^3))), ChatGLM-6B
 } glmk_gelu_form;
 
+/// The single element-wise steps an unfused layer runs one pass each (the
+/// fused kernels above combine them); see glmk_kernels.eltwise.
+typedef enum {
+    GLMK_ELT_ADD_ROW = 0,   // out = a + b, b one row (n) broadcast over rows: a bias add
+    GLMK_ELT_SCALE_ADD = 1, // out = a * scalar + b
+    GLMK_ELT_MUL = 2,       // out = a * b
+    GLMK_ELT_GELU_ERF = 3,  // out = gelu_erf(a)
+    GLMK_ELT_GELU_TANH = 4, // out = gelu_tanh(a)
+} glmk_eltwise_op;
+
+/// Rows of n values inside larger rows: element (r, i) of a view is at r * stride + i.
+typedef struct {
+    int64_t rows, n;
+    int64_t out_stride, a_stride, b_stride; // floats; b_stride 0 for GLMK_ELT_ADD_ROW
+} glmk_eltwise_shape;
+
 /// RoPE inverse frequencies for a rotary dimension, rounded to fp16 as the
 /// reference code does: inv_freq[i] = fp16(1 / base^(2i / rot_dim)). out (rot_dim / 2).
 glmk_status glmk_rope_inv_freq(float *out, int64_t rot_dim, float base);
@@ -189,6 +205,10 @@ typedef struct {
     /// out (rows, n) = gelu(x + bias); bias (n) may be NULL; out may alias x.
     glmk_status (*bias_gelu)(float *out, const float *x, const float *bias,
                              int64_t rows, int64_t n, glmk_gelu_form form);
+
+    /// One element-wise step over strided rows (out may alias a); b unused by the GeLUs.
+    glmk_status (*eltwise)(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
+                           const glmk_eltwise_shape *shape);
 
     /// RoPE in place, rotate-half (GPT-NeoX) form. positions (tokens); block_positions
     /// (tokens) only for two_d. inv_freq (rot_dim / 2) with rot_dim = head_dim (1D)

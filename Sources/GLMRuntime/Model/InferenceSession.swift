@@ -5,10 +5,13 @@
 //   x  = LN1(embedding)                                  (first layer's input LN)
 //   per layer:  qkv = W_qkv x + b ; RoPE(q, k) ; append k, v to the cache
 //               a   = attention(q, cache)  (bidirectional before sop, causal after)
-//               y   = LN2(x * alpha + W_o a + b_o)       (DeepNorm, fused)
+//               y   = LN2(x * alpha + W_o a + b_o)       (DeepNorm)
 //               f   = W_down act(W_up y + b_up) + b_down (GeGLU or GeLU)
 //               x   = LN1'(y * alpha + f)                (next layer's LN1, or the final LN)
 //   logits = W_out x
+//
+// Each layer runs as a plan of operations (Fusion/LayerPlan.swift): fused by
+// default, or one pass per step with fusion off.
 //
 // Position ids and the mask come from the prompt's [gMASK]/[MASK] and sop
 // tokens, as the architecture's reference code derives them.
@@ -24,12 +27,16 @@ public final class InferenceSession {
     /// Most tokens the cache can hold.
     public let capacity: Int
     private var layout: PromptLayout?
+    /// The layer's operations: the fused plan, or the unfused one (--no-fusion).
+    public let plan: [PlanOp]
+    private var buffers: [PlanBuffer: [Float]] = [:]
     private var keys: [[Float]]     // per layer (capacity, heads, head_dim), post-RoPE
     private var values: [[Float]]   // per layer (capacity, heads, head_dim)
     private let inverseFrequencies: [Float]
 
-    public init(model: GLMModel, capacity: Int? = nil, kernels: (any KernelSet)? = nil) throws {
+    public init(model: GLMModel, capacity: Int? = nil, kernels: (any KernelSet)? = nil, fusion: Bool = true) throws {
         self.model = model
+        plan = fusion ? LayerPlan.fused(model.config) : LayerPlan.unfused(model.config)
         self.kernels = try kernels ?? Kernels()
         let capacity = min(capacity ?? model.config.contextLength, model.config.contextLength)
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
@@ -74,7 +81,7 @@ public final class InferenceSession {
         let layout = self.layout!
         let start = length
         let (positions, blocks) = self.positions(start: start, count: m, layout: layout)
-        let (h, d) = (c.hidden, c.headDim)
+        let h = c.hidden
 
         var embedded = [Float](repeating: 0, count: m * h)
         try kernels.embedding(model.tokenEmbedding, ids: ids, into: &embedded)
@@ -83,42 +90,16 @@ public final class InferenceSession {
         try kernels.residualLayerNorm(x: embedded, alpha: 1, y: nil, gamma: first.attentionNormWeight, beta: first.attentionNormBias,
                                       rows: m, eps: c.layerNormEps, into: &x)
 
-        var qkv = [Float](repeating: 0, count: m * 3 * h)
-        var attended = [Float](repeating: 0, count: m * h)
-        var projected = [Float](repeating: 0, count: m * h)
-        var y = [Float](repeating: 0, count: m * h)
-        var up = [Float](repeating: 0, count: m * c.ffnUpRows)
-        var activated = [Float](repeating: 0, count: m * c.ffnInner)
-        var down = [Float](repeating: 0, count: m * h)
-        let rope = RoPEShape(tokens: m, heads: c.heads, headDim: d, form: c.rope, tokenStride: 3 * h, headStride: 3 * d)
-        var attention = AttentionShape(queries: m, keys: start + m, heads: c.heads, headDim: d,
-                                       firstQueryPosition: start, bidirectionalLength: layout.bidirectionalLength)
-        attention.qTokenStride = 3 * h
-        attention.qHeadStride = 3 * d
-
+        buffers[.x] = x // the other buffers stay from the last call and are reused when the size matches
         for (index, layer) in model.layers.enumerated() {
-            // attention
-            try kernels.matmul(layer.qkv, x, tokens: m, bias: layer.qkvBias, into: &qkv)
-            try kernels.rope(&qkv, offset: 0, shape: rope, positions: positions, blockPositions: blocks, inverseFrequencies: inverseFrequencies)
-            try kernels.rope(&qkv, offset: d, shape: rope, positions: positions, blockPositions: blocks, inverseFrequencies: inverseFrequencies)
-            appendToCache(layer: index, qkv: qkv, tokens: m, start: start)
-            try kernels.attention(q: qkv, k: keys[index], v: values[index], shape: attention, into: &attended)
-            try kernels.matmul(layer.attentionOutput, attended, tokens: m, bias: layer.attentionOutputBias, into: &projected)
-            try kernels.residualLayerNorm(x: x, alpha: c.alpha, y: projected, gamma: layer.ffnNormWeight, beta: layer.ffnNormBias,
-                                          rows: m, eps: c.layerNormEps, into: &y)
-            // feed-forward; the up projection's bias is applied inside the activation kernel
-            try kernels.matmul(layer.ffnUp, y, tokens: m, into: &up)
-            switch c.feedForward {
-            case .gegluErf: try kernels.biasGeGLU(up, bias: layer.ffnUpBias, rows: m, inner: c.ffnInner, into: &activated)
-            case .geluTanh: try kernels.biasGeLU(up, bias: layer.ffnUpBias, rows: m, form: .tanh, into: &activated)
-            }
-            try kernels.matmul(layer.ffnDown, activated, tokens: m, bias: layer.ffnDownBias, into: &down)
-            // DeepNorm residual fused with the next LayerNorm (the next layer's input LN or the final LN)
-            let last = index == model.layers.count - 1
-            let gamma = last ? model.outputNormWeight : model.layers[index + 1].attentionNormWeight
-            let beta = last ? model.outputNormBias : model.layers[index + 1].attentionNormBias
-            try kernels.residualLayerNorm(x: y, alpha: c.alpha, y: down, gamma: gamma, beta: beta, rows: m, eps: c.layerNormEps, into: &x)
+            let next = index == model.layers.count - 1
+                ? (model.outputNormWeight, model.outputNormBias)
+                : (model.layers[index + 1].attentionNormWeight, model.layers[index + 1].attentionNormBias)
+            let context = LayerContext(index: index, weights: layer, nextNorm: next, tokens: m, start: start,
+                                       positions: positions, blocks: blocks, bidirectional: layout.bidirectionalLength)
+            for op in plan { try run(op, context) }
         }
+        x = buffers[.x]!
         length += m
 
         let rows = allLogits ? m : 1
@@ -126,6 +107,96 @@ public final class InferenceSession {
         var logits = [Float](repeating: 0, count: rows * c.vocab)
         try kernels.matmul(model.output, hidden, tokens: rows, into: &logits)
         return logits
+    }
+
+    // MARK: - Running the plan
+
+    /// Moves a buffer out so it can be written while others are read; sized for `m` tokens
+    /// (a buffer already of that size keeps its contents, for in-place steps).
+    private func take(_ b: PlanBuffer, _ m: Int) -> [Float] {
+        let a = buffers.removeValue(forKey: b) ?? []
+        return a.count == m * width(b) ? a : [Float](repeating: 0, count: m * width(b))
+    }
+
+    private func read(_ b: PlanBuffer) -> [Float] { buffers[b] ?? [] }
+
+    func run(_ op: PlanOp, _ ctx: LayerContext) throws {
+        let c = model.config, m = ctx.tokens, l = ctx.weights
+        func rows(_ b: PlanBuffer) -> RowsView { RowsView(stride: width(b)) }
+        switch op {
+        case let .matmul(w, input, output, b):
+            let x = read(input)
+            var y = take(output, m)
+            try kernels.matmul(weight(w, l), x, tokens: m, bias: b.map { bias($0, l) }, into: &y)
+            buffers[output] = y
+        case let .addBias(buffer, b):
+            var y = take(buffer, m)
+            try kernels.eltwise(.addRow, rows: m, n: width(buffer), out: &y, outView: rows(buffer), a: nil, aView: rows(buffer),
+                                b: bias(b, l), bView: RowsView(stride: 0))
+            buffers[buffer] = y
+        case .rope:
+            var qkv = take(.qkv, m)
+            let shape = RoPEShape(tokens: m, heads: c.heads, headDim: c.headDim, form: c.rope, tokenStride: 3 * c.hidden, headStride: 3 * c.headDim)
+            try kernels.rope(&qkv, offset: 0, shape: shape, positions: ctx.positions, blockPositions: ctx.blocks, inverseFrequencies: inverseFrequencies)
+            try kernels.rope(&qkv, offset: c.headDim, shape: shape, positions: ctx.positions, blockPositions: ctx.blocks, inverseFrequencies: inverseFrequencies)
+            buffers[.qkv] = qkv
+        case .attention:
+            let qkv = read(.qkv)
+            appendToCache(layer: ctx.index, qkv: qkv, tokens: m, start: ctx.start)
+            var shape = AttentionShape(queries: m, keys: ctx.start + m, heads: c.heads, headDim: c.headDim,
+                                       firstQueryPosition: ctx.start, bidirectionalLength: ctx.bidirectional)
+            shape.qTokenStride = 3 * c.hidden
+            shape.qHeadStride = 3 * c.headDim
+            var out = take(.attended, m)
+            try kernels.attention(q: qkv, k: keys[ctx.index], v: values[ctx.index], shape: shape, into: &out)
+            buffers[.attended] = out
+        case let .scaleAdd(output, x, y):
+            let (xs, ys) = (read(x), read(y))
+            var out = take(output, m)
+            try kernels.eltwise(.scaleAdd(c.alpha), rows: m, n: width(output), out: &out, outView: rows(output), a: xs, aView: rows(x),
+                                b: ys, bView: rows(y))
+            buffers[output] = out
+        case let .layerNorm(output, input, n):
+            let xs = read(input)
+            var out = take(output, m)
+            let (g, b) = norm(n, ctx)
+            try kernels.residualLayerNorm(x: xs, alpha: 1, y: nil, gamma: g, beta: b, rows: m, eps: c.layerNormEps, into: &out)
+            buffers[output] = out
+        case let .residualLayerNorm(output, x, y, n):
+            let (xs, ys) = (read(x), read(y))
+            var out = take(output, m)
+            let (g, b) = norm(n, ctx)
+            try kernels.residualLayerNorm(x: xs, alpha: c.alpha, y: ys, gamma: g, beta: b, rows: m, eps: c.layerNormEps, into: &out)
+            buffers[output] = out
+        case let .geluGate(output, input):
+            let u = read(input)
+            var out = take(output, m)
+            try kernels.eltwise(.gelu(.erf), rows: m, n: c.ffnInner, out: &out, outView: rows(output), a: u,
+                                aView: RowsView(offset: c.ffnInner, stride: width(input)), b: nil, bView: RowsView(stride: 0))
+            buffers[output] = out
+        case let .mulGate(output, input):
+            let u = read(input)
+            var out = take(output, m)
+            try kernels.eltwise(.mul, rows: m, n: c.ffnInner, out: &out, outView: rows(output), a: nil, aView: rows(output),
+                                b: u, bView: RowsView(stride: width(input)))
+            buffers[output] = out
+        case let .biasGeGLU(output, input, b):
+            let u = read(input)
+            var out = take(output, m)
+            try kernels.biasGeGLU(u, bias: bias(b, l), rows: m, inner: c.ffnInner, into: &out)
+            buffers[output] = out
+        case let .gelu(output, input):
+            let u = read(input)
+            var out = take(output, m)
+            try kernels.eltwise(.gelu(.tanh), rows: m, n: width(output), out: &out, outView: rows(output), a: u, aView: rows(input),
+                                b: nil, bView: RowsView(stride: 0))
+            buffers[output] = out
+        case let .biasGeLU(output, input, b):
+            let u = read(input)
+            var out = take(output, m)
+            try kernels.biasGeLU(u, bias: bias(b, l), rows: m, form: .tanh, into: &out)
+            buffers[output] = out
+        }
     }
 
     /// Copies this chunk's post-RoPE k and v (per head [q|k|v] in qkv) into the cache.
