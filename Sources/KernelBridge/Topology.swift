@@ -36,6 +36,12 @@ public enum Threads {
     /// The count parallel kernels use now.
     public static var current: Int { Int(glmk_threads_current()) }
 
+    /// For the calling thread only (a pipeline stage): `count` kernel threads bound
+    /// to physical cores firstCore ..< firstCore + count.
+    public static func configureStage(count: Int, firstCore: Int) throws {
+        try KernelError.check(glmk_threads_configure_stage(Int32(count), Int32(firstCore)), "threads", "binding a stage to cores \(firstCore)..<\(firstCore + count)")
+    }
+
     /// Sets the thread count (nil: the default) and binds thread i to core i when `bind`.
     public static func configure(count: Int? = nil, bind: Bool = false) throws {
         if let count, count <= 0 {

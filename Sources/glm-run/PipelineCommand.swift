@@ -5,12 +5,13 @@
 import ArgumentParser
 import Foundation
 import GLMRuntime
+import KernelBridge
 
 struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
         abstract: "Plan pipeline stages for a model and simulate schedules.",
-        subcommands: [PipelinePlanCommand.self, PipelineSimulateCommand.self]
+        subcommands: [PipelinePlanCommand.self, PipelineSimulateCommand.self, PipelineRunCommand.self]
     )
 }
 
@@ -100,5 +101,58 @@ struct PipelineSimulateCommand: ParsableCommand {
                          kind.rawValue, result.stages, microBatches, result.makespan, result.bubbleFraction * 100, result.formulaBubble * 100))
             print("peak micro-batches held per stage: \(result.peakActivations.map(String.init).joined(separator: ", "))")
         }
+    }
+}
+
+struct PipelineRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a model's prompt passes pipelined on this machine and compare with the simulator.",
+        discussion: "Stages are threads bound to their own physical cores; micro-batches are independent prompts."
+    )
+    @Argument(help: "The model file (.gguf).") var model: String
+    @Option(help: "Pipeline stages.") var stages = 2
+    @Option(help: "Micro-batches (prompts).") var microBatches = 8
+    @Option(help: "Tokens per prompt.") var tokens = 64
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let glm = try loadModel(model)
+        let cores = try Topology.query().cores
+        guard stages > 0, stages <= glm.config.layers, microBatches > 0, tokens > 2, tokens <= glm.config.contextLength else {
+            throw ValidationError("need 1 <= stages <= layers, micro-batches > 0 and 2 < tokens <= context")
+        }
+        let perStage = max(1, cores / stages)
+        // stages from the partitioner over the model's costs (embedding and output stay with the first and last stages)
+        let items = CostModel.items(glm.config, tokens: tokens, bitsPerWeight: 4.5, rates: .reference)
+        guard let plan = Partitioner.plan(items, stages: stages) else { throw CLIError("cannot split into \(stages) stages") }
+        let layers = plan.stages.map { r in max(r.lowerBound - 1, 0)..<min(r.upperBound - 1, glm.config.layers) }
+        let t = glm.config.tokens
+        let prompts: [[Int32]] = (0..<microBatches).map { i in
+            (0..<(tokens - 2)).map { Int32((17 + 31 * $0 + 7 * i) % max(1, Int(t.mask))) } + [t.gmask, t.sop]
+        }
+        try Threads.configure()
+        let sequential = try PipelineRunner.sequential(model: glm, prompts: prompts)
+        let piped = try PipelineRunner.run(model: glm, stages: layers, prompts: prompts, coresPerStage: perStage)
+        try Threads.configure()
+        let simulated = ScheduleSimulator.simulate(.gpipe, forward: piped.stageSeconds, backward: piped.stageSeconds.map { _ in 0 },
+                                                   microBatches: microBatches)
+        let identical = piped.logits == sequential.logits
+        if json {
+            struct Output: Encodable { let stages: [[Int]]; let cores_per_stage: Int; let micro_batches: Int; let measured_s: Double
+                let simulated_s: Double; let sequential_s: Double; let stage_s: [Double]; let identical_to_sequential: Bool }
+            let o = Output(stages: layers.map { [$0.lowerBound, $0.upperBound] }, cores_per_stage: perStage, micro_batches: microBatches,
+                           measured_s: piped.seconds, simulated_s: simulated.makespan, sequential_s: sequential.seconds,
+                           stage_s: piped.stageSeconds, identical_to_sequential: identical)
+            print(String(decoding: try JSONEncoder().encode(o), as: UTF8.self))
+        } else {
+            print("stages (layers): \(layers.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")), \(perStage) core(s) each")
+            print(String(format: "per stage, one micro-batch: %@ s", piped.stageSeconds.map { String(format: "%.4f", $0) }.joined(separator: ", ")))
+            print(String(format: "pipelined: %.3f s for %d micro-batches (%.1f tokens/s); simulator, same stage costs: %.3f s (measured / simulated %.3f)",
+                         piped.seconds, microBatches, Double(microBatches * tokens) / piped.seconds, simulated.makespan, piped.seconds / simulated.makespan))
+            print(String(format: "sequential (all cores, one prompt after another): %.3f s; logits identical to sequential: %@",
+                         sequential.seconds, identical ? "yes" : "NO"))
+        }
+        if !identical { throw ExitCode(1) }
     }
 }

@@ -3,6 +3,7 @@
 // bubble formula (P - 1) / (m + P - 1).
 
 import GLMRuntime
+import KernelBridge
 import Testing
 
 /// Every contiguous split of `n` items into `p` stages.
@@ -73,5 +74,28 @@ struct PipelineTests {
         #expect(gpipe.peakActivations == [Int](repeating: m, count: p))
         #expect(onef1b.peakActivations == (0..<p).map { p - $0 })
         #expect(abs(gpipe.makespan - onef1b.makespan) < 1e-9, "same bubble, same makespan for equal stages")
+    }
+}
+
+@Suite("Pipelined execution", .serialized)
+struct PipelinedExecutionTests {
+    @Test("pipelined stages on their own cores give exactly the sequential logits")
+    func pipelinedOutput_equalsSequential() throws {
+        let model = try ConvertedModels.model("glm-130b-tiny", .f32)
+        let t = model.config.tokens
+        var prompts: [[Int32]] = []
+        for i in 0..<5 {
+            var ids: [Int32] = []
+            for j in 0..<(6 + i) { ids.append(Int32(10 + (j * 37 + i * 11) % 1000)) }
+            prompts.append(ids + [t.gmask, t.sop])
+        }
+        let sequential = try PipelineRunner.sequential(model: model, prompts: prompts)
+        for stages in [[0..<2], [0..<1, 1..<2]] {
+            let piped = try PipelineRunner.run(model: model, stages: stages, prompts: prompts, coresPerStage: 1)
+            #expect(piped.logits == sequential.logits, "\(stages.count) stage(s)")
+            #expect(piped.stageSeconds.count == stages.count && piped.stageSeconds.allSatisfy { $0 > 0 })
+        }
+        #expect(throws: GenerationError.self) { try PipelineRunner.run(model: model, stages: [0..<1], prompts: prompts, coresPerStage: 1) }
+        try Threads.configure()
     }
 }

@@ -246,6 +246,10 @@ int32_t glmk_threads_default(void);
 /// non-zero, binds OpenMP thread i to physical core i mod cores.
 glmk_status glmk_threads_configure(int32_t threads, int bind);
 
+/// For the calling thread only (a pipeline stage): `threads` OpenMP threads for
+/// the kernels it calls, bound to physical cores first_core .. first_core + threads - 1.
+glmk_status glmk_threads_configure_stage(int32_t threads, int32_t first_core);
+
 /// The thread count parallel kernels will use now.
 int32_t glmk_threads_current(void);
 

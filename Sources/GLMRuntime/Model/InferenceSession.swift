@@ -81,29 +81,49 @@ public final class InferenceSession {
         let layout = self.layout!
         let start = length
         let (positions, blocks) = self.positions(start: start, count: m, layout: layout)
-        let h = c.hidden
 
-        var embedded = [Float](repeating: 0, count: m * h)
+        let x = try embed(ids)
+        let hidden = try layers(0..<model.layers.count, x, tokens: m, start: start, positions: positions, blocks: blocks,
+                                bidirectional: layout.bidirectionalLength)
+        length += m
+        return try logits(hidden, tokens: m, all: allLogits)
+    }
+
+    // MARK: - The three parts of a forward pass (a pipeline stage runs a range of layers)
+
+    /// LN1 of layer 0 over the token embeddings: (m, hidden).
+    func embed(_ ids: [Int32]) throws -> [Float] {
+        let c = model.config, m = ids.count
+        var embedded = [Float](repeating: 0, count: m * c.hidden)
         try kernels.embedding(model.tokenEmbedding, ids: ids, into: &embedded)
         let first = model.layers[0]
-        var x = [Float](repeating: 0, count: m * h)
+        var x = [Float](repeating: 0, count: m * c.hidden)
         try kernels.residualLayerNorm(x: embedded, alpha: 1, y: nil, gamma: first.attentionNormWeight, beta: first.attentionNormBias,
                                       rows: m, eps: c.layerNormEps, into: &x)
+        return x
+    }
 
+    /// Runs layers `range` over x (m, hidden), appending to their KV caches; returns their output.
+    func layers(_ range: Range<Int>, _ x: [Float], tokens m: Int, start: Int, positions: [Int32], blocks: [Int32],
+                bidirectional: Int) throws -> [Float] {
         buffers[.x] = x // the other buffers stay from the last call and are reused when the size matches
-        for (index, layer) in model.layers.enumerated() {
+        for index in range {
+            let layer = model.layers[index]
             let next = index == model.layers.count - 1
                 ? (model.outputNormWeight, model.outputNormBias)
                 : (model.layers[index + 1].attentionNormWeight, model.layers[index + 1].attentionNormBias)
             let context = LayerContext(index: index, weights: layer, nextNorm: next, tokens: m, start: start,
-                                       positions: positions, blocks: blocks, bidirectional: layout.bidirectionalLength)
+                                       positions: positions, blocks: blocks, bidirectional: bidirectional)
             for op in plan { try run(op, context) }
         }
-        x = buffers[.x]!
-        length += m
+        return buffers.removeValue(forKey: .x)!
+    }
 
-        let rows = allLogits ? m : 1
-        let hidden = allLogits ? x : Array(x[((m - 1) * h)...])
+    /// Logits (rows, vocab) of every position or the last.
+    func logits(_ x: [Float], tokens m: Int, all: Bool) throws -> [Float] {
+        let c = model.config
+        let rows = all ? m : 1
+        let hidden = all ? x : Array(x[((m - 1) * c.hidden)...])
         var logits = [Float](repeating: 0, count: rows * c.vocab)
         try kernels.matmul(model.output, hidden, tokens: rows, into: &logits)
         return logits
