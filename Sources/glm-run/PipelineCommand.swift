@@ -128,8 +128,12 @@ struct PipelineRunCommand: ParsableCommand {
         guard let plan = Partitioner.plan(items, stages: stages) else { throw CLIError("cannot split into \(stages) stages") }
         let layers = plan.stages.map { r in max(r.lowerBound - 1, 0)..<min(r.upperBound - 1, glm.config.layers) }
         let t = glm.config.tokens
-        let prompts: [[Int32]] = (0..<microBatches).map { i in
-            (0..<(tokens - 2)).map { Int32((17 + 31 * $0 + 7 * i) % max(1, Int(t.mask))) } + [t.gmask, t.sop]
+        let textIDs = max(1, Int(t.mask)) // ordinary ids sit below the special tokens
+        var prompts: [[Int32]] = []
+        for i in 0..<microBatches {
+            var ids: [Int32] = []
+            for j in 0..<(tokens - 2) { ids.append(Int32((17 + 31 * j + 7 * i) % textIDs)) }
+            prompts.append(ids + [t.gmask, t.sop])
         }
         try Threads.configure()
         let sequential = try PipelineRunner.sequential(model: glm, prompts: prompts)
