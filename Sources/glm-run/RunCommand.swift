@@ -15,7 +15,7 @@ struct RunCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The model file (.gguf).")
+    @Argument(help: "The model file (.gguf); default: the small bilingual model shipped in models/.")
     var model: String?
 
     @Option(name: .shortAndLong, help: "The prompt.")
@@ -36,8 +36,8 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
-        guard let model else {
-            throw CLIError("no model file given: glm-run <model.gguf> -p \"prompt\" (convert one with glm-run convert)")
+        guard let model = model ?? DefaultModel.path() else {
+            throw CLIError("no model file given and no default model found (models/\(DefaultModel.fileName)): glm-run <model.gguf> -p \"prompt\"")
         }
         let prompt = try readPrompt()
         try runtime.apply()
@@ -77,5 +77,23 @@ struct RunCommand: ParsableCommand {
             throw CLIError("\(promptFile): the prompt is not valid UTF-8")
         }
         return text
+    }
+}
+
+/// The model `glm-run` runs when none is named: models/<fileName> in the
+/// repository, found from the working directory or from the binary's location
+/// (.build/<config>/glm-run), or GLM_DEFAULT_MODEL.
+enum DefaultModel {
+    static let fileName = "glm-small-bilingual-q4.gguf"
+
+    static func path() -> String? {
+        if let path = ProcessInfo.processInfo.environment["GLM_DEFAULT_MODEL"] { return path }
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("models/" + fileName),
+            binary.appendingPathComponent("../../../models/" + fileName).standardized,
+            binary.appendingPathComponent("../../models/" + fileName).standardized,
+        ]
+        return candidates.map(\.path).first { FileManager.default.fileExists(atPath: $0) }
     }
 }
