@@ -141,12 +141,8 @@ GLMK_AVX2 static void dequant_q4(float *out, const glmk_matrix *w, int64_t row, 
 }
 
 GLMK_AVX2 glmk_status glmk_dequantize_row_avx2(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count) {
-    if (!out) return GLMK_ERR_INVALID_ARGUMENT;
-    const glmk_status status = glmk_matrix_validate(w);
+    const glmk_status status = glmk_check_dequantize(out, w, row, k0, count);
     if (status != GLMK_OK) return status;
-    const int64_t block = glmk_type_info_get(w->type)->block;
-    if (row < 0 || row >= w->rows || k0 < 0 || count < 0 || k0 + count > w->cols || k0 % block != 0)
-        return GLMK_ERR_OUT_OF_RANGE;
     const uint8_t *r = glmk_row_ptr(w, row);
     switch (w->type) {
     case GLMK_TYPE_F32:

@@ -36,12 +36,8 @@ float glmk_dot_row_scalar(const glmk_matrix *w, int64_t row, const float *x) {
 }
 
 glmk_status glmk_dequantize_row_scalar(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count) {
-    if (!out) return GLMK_ERR_INVALID_ARGUMENT;
-    const glmk_status status = glmk_matrix_validate(w);
+    const glmk_status status = glmk_check_dequantize(out, w, row, k0, count);
     if (status != GLMK_OK) return status;
-    const int64_t block = glmk_type_info_get(w->type)->block;
-    if (row < 0 || row >= w->rows || k0 < 0 || count < 0 || k0 + count > w->cols || k0 % block != 0)
-        return GLMK_ERR_OUT_OF_RANGE;
     for (int64_t i = 0; i < count; i++) out[i] = weight_at(w, row, k0 + i);
     return GLMK_OK;
 }

@@ -79,35 +79,11 @@ int32_t glmk_threads_default(void) {
     return cached.cores > 0 ? cached.cores : 1;
 }
 
-glmk_status glmk_threads_configure(int32_t threads, int bind) {
-    const int32_t n = threads > 0 ? threads : glmk_threads_default();
-    omp_set_num_threads(n);
-    if (!bind) return GLMK_OK;
-
-    hwloc_topology_t topo;
-    if (hwloc_topology_init(&topo) != 0) return GLMK_ERR_SYSTEM;
-    if (hwloc_topology_load(topo) != 0) {
-        hwloc_topology_destroy(topo);
-        return GLMK_ERR_SYSTEM;
-    }
-    const int cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
-    const hwloc_obj_type_t unit = cores > 0 ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU;
-    const int units = cores > 0 ? cores : hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
-    int failures = 0;
-    // libomp keeps its worker threads alive between regions, so binding each one
-    // once inside a parallel region sticks for every later kernel.
-#pragma omp parallel num_threads(n) reduction(+ : failures)
-    {
-        hwloc_obj_t obj = hwloc_get_obj_by_type(topo, unit, omp_get_thread_num() % (units > 0 ? units : 1));
-        if (!obj || hwloc_set_cpubind(topo, obj->cpuset, HWLOC_CPUBIND_THREAD) != 0) failures++;
-    }
-    hwloc_topology_destroy(topo);
-    return failures == 0 ? GLMK_OK : GLMK_ERR_SYSTEM;
-}
-
-glmk_status glmk_threads_configure_stage(int32_t threads, int32_t first_core) {
-    if (threads <= 0 || first_core < 0) return GLMK_ERR_INVALID_ARGUMENT;
-    omp_set_num_threads(threads); // per thread: only this stage's kernels see it
+/// Binds OpenMP threads 0 .. threads - 1 of the calling thread's team to
+/// physical cores first_core, first_core + 1, ... (wrapping). libomp keeps its
+/// worker threads alive between regions, so the binding sticks for every
+/// later kernel this thread runs.
+static glmk_status bind_team(int32_t threads, int32_t first_core) {
     hwloc_topology_t topo;
     if (hwloc_topology_init(&topo) != 0) return GLMK_ERR_SYSTEM;
     if (hwloc_topology_load(topo) != 0) {
@@ -125,6 +101,18 @@ glmk_status glmk_threads_configure_stage(int32_t threads, int32_t first_core) {
     }
     hwloc_topology_destroy(topo);
     return failures == 0 ? GLMK_OK : GLMK_ERR_SYSTEM;
+}
+
+glmk_status glmk_threads_configure(int32_t threads, int bind) {
+    const int32_t n = threads > 0 ? threads : glmk_threads_default();
+    omp_set_num_threads(n);
+    return bind ? bind_team(n, 0) : GLMK_OK;
+}
+
+glmk_status glmk_threads_configure_stage(int32_t threads, int32_t first_core) {
+    if (threads <= 0 || first_core < 0) return GLMK_ERR_INVALID_ARGUMENT;
+    omp_set_num_threads(threads); // per thread: only this stage's kernels see it
+    return bind_team(threads, first_core);
 }
 
 int32_t glmk_threads_current(void) { return (int32_t)omp_get_max_threads(); }

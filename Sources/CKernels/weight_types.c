@@ -59,6 +59,15 @@ glmk_status glmk_check_embedding(const float *out, const glmk_matrix *table, con
     return GLMK_OK;
 }
 
+glmk_status glmk_check_dequantize(const float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count) {
+    if (!out) return GLMK_ERR_INVALID_ARGUMENT;
+    const glmk_status status = glmk_matrix_validate(w);
+    if (status != GLMK_OK) return status;
+    const int64_t block = glmk_type_info_get(w->type)->block;
+    if (row < 0 || row >= w->rows || k0 < 0 || count < 0 || k0 + count > w->cols || k0 % block != 0) return GLMK_ERR_OUT_OF_RANGE;
+    return GLMK_OK;
+}
+
 glmk_status glmk_check_attention(const float *out, const float *q, const float *k, const float *v,
                                  const glmk_attention_shape *s) {
     if (!out || !q || !k || !v || !s) return GLMK_ERR_INVALID_ARGUMENT;
