@@ -22,7 +22,21 @@ struct PipelineModelOptions: ParsableArguments {
     @Option(help: "Bits per weight (4.5 for INT4 with its scales, 16 for fp16).") var bits = 4.5
     @Option(help: "FP32 FMA rate in GFLOP/s (default: this project's measured CI machine; see bench).") var gflops = MachineRates.reference.flopsPerSecond / 1e9
     @Option(help: "Read bandwidth in GB/s.") var gbps = MachineRates.reference.bytesPerSecond / 1e9
+    @Option(help: "Take the FMA rate and bandwidth from a bench results JSON (bench/results/*.json) instead of --gflops/--gbps.") var benchResults: String?
+    @Flag(help: "For a model file: time its embedding, a layer and its output layer on this machine instead of estimating from rates.") var measure = false
     @Flag(help: "Print JSON.") var json = false
+
+    func rates() throws -> MachineRates {
+        guard let benchResults else { return MachineRates(flopsPerSecond: gflops * 1e9, bytesPerSecond: gbps * 1e9) }
+        guard let data = FileManager.default.contents(atPath: benchResults),
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let machine = json["machine"] as? [String: Any], let limits = machine["limits"] as? [[String: Any]],
+              let all = limits.max(by: { ($0["threads"] as? Int ?? 0) < ($1["threads"] as? Int ?? 0) }),
+              let fma = all["fma_gflops"] as? Double, let read = all["read_gbps"] as? Double else {
+            throw CLIError("\(benchResults): not a bench results file (machine.limits with fma_gflops and read_gbps)")
+        }
+        return MachineRates(flopsPerSecond: fma * 1e9, bytesPerSecond: read * 1e9)
+    }
 
     func config() throws -> ModelConfig {
         if let named = CostModel.named(model) { return named }
@@ -34,8 +48,13 @@ struct PipelineModelOptions: ParsableArguments {
 
     func plan() throws -> ([StageItem], PipelinePlan) {
         guard stages > 0, tokens > 0, bits > 0, gflops > 0, gbps > 0 else { throw ValidationError("sizes and rates must be positive") }
-        let items = CostModel.items(try config(), tokens: tokens, bitsPerWeight: bits,
-                                    rates: MachineRates(flopsPerSecond: gflops * 1e9, bytesPerSecond: gbps * 1e9))
+        let items: [StageItem]
+        if measure {
+            guard CostModel.named(model) == nil else { throw ValidationError("--measure needs a model file, not a named configuration") }
+            items = try CostModel.measuredItems(try GLMModel(path: model), tokens: tokens)
+        } else {
+            items = CostModel.items(try config(), tokens: tokens, bitsPerWeight: bits, rates: try rates())
+        }
         guard let plan = Partitioner.plan(items, stages: stages) else {
             throw CLIError("cannot split \(items.count) items (embedding, layers, output) into \(stages) stages")
         }

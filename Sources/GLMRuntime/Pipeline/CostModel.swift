@@ -53,6 +53,38 @@ public enum CostModel {
         return [embedding] + (0..<c.layers).map { StageItem(name: "layer \($0)", seconds: layer.seconds, bytes: layer.bytes) } + [output]
     }
 
+    /// Items whose times are measured on this machine: the embedding, one layer
+    /// (every layer has the same shape) and the output layer each run `repetitions`
+    /// times on `tokens` tokens; bytes are the model's own tensor sizes.
+    public static func measuredItems(_ model: GLMModel, tokens: Int, repetitions: Int = 3) throws -> [StageItem] {
+        let c = model.config
+        let ids = (0..<tokens).map { Int32(($0 * 31 + 7) % Int(max(1, c.tokens.mask))) }
+        let session = try InferenceSession(model: model, capacity: tokens)
+        let layout = PromptLayout(ids: ids, tokens: c.tokens)
+        let (positions, blocks) = session.positions(start: 0, count: tokens, layout: layout)
+        func best(_ body: () throws -> Void) rethrows -> Double {
+            var fastest = Double.infinity
+            for _ in 0..<max(1, repetitions) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                fastest = min(fastest, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+            }
+            return fastest
+        }
+        var x: [Float] = []
+        let embedTime = try best { x = try session.embed(ids) }
+        var y: [Float] = []
+        let layerTime = try best {
+            y = try session.layers(0..<1, x, tokens: tokens, start: 0, positions: positions, blocks: blocks, bidirectional: layout.bidirectionalLength)
+        }
+        let outputTime = try best { _ = try session.logits(y, tokens: tokens, all: false) }
+        let layerBytes = Double(model.layerWeightBytes)
+        let tableBytes = Double(model.tokenEmbedding.byteCount)
+        return [StageItem(name: "embedding", seconds: embedTime, bytes: tableBytes)]
+            + (0..<c.layers).map { StageItem(name: "layer \($0)", seconds: layerTime, bytes: layerBytes) }
+            + [StageItem(name: "output", seconds: outputTime, bytes: Double(model.output.byteCount))]
+    }
+
     /// GLM-130B's released configuration (70 layers, hidden 12288, 96 heads, GeGLU inner 32768, vocabulary 150528).
     public static var glm130b: ModelConfig {
         ModelConfig(architecture: GLM130B.name, layers: 70, hidden: 12288, heads: 96, headDim: 128, ffnInner: 32768, vocab: 150528,
