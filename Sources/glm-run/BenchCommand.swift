@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Folder for the results JSON and SVG.") var output = "bench/results"
 
     func run() throws {
+        setvbuf(stdout, nil, _IOLBF, 0) // one line per figure as it is measured, even into a pipe or file
         var options = BenchOptions()
         options.quick = quick
         options.layers = layers

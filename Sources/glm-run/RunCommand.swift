@@ -61,7 +61,8 @@ struct RunCommand: ParsableCommand {
         for token in stream {
             FileHandle.standardOutput.write(Data(token.text.utf8))
         }
-        print("")
+        // through the same unbuffered handle as the tokens, so it lands before the stats on stderr
+        FileHandle.standardOutput.write(Data("\n".utf8))
         if let error = stream.error { throw error }
         let s = stream.stats
         printError(String(format: "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s; peak memory %@",
