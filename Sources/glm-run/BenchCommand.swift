@@ -25,7 +25,6 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Folder for the results JSON and SVG.") var output = "bench/results"
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0) // one line per figure as it is measured, even into a pipe or file
         var options = BenchOptions()
         options.quick = quick
         options.layers = layers
@@ -39,7 +38,8 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let report = try Bench.run(options) { line in
-            if json { printError(line) } else { print(line) }
+            // unbuffered, so each figure appears as it is measured, even into a pipe or a file
+            if json { printError(line) } else { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         }
         let path = try Bench.save(report, in: output)
         if json { print(try Bench.json(report)) }
