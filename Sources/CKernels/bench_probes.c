@@ -80,20 +80,35 @@ static float fma_scalar(int64_t iterations) {
     return s;
 }
 
-double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out) {
+typedef double (*probe_loop)(int64_t iterations);
+
+/// Runs `loop` on every OpenMP thread at once; returns the summed results and the thread count.
+static double on_all_threads(probe_loop loop, int64_t iterations, int *threads_used) {
     double total = 0;
-    int threads_used = 1;
+    int used = 1;
 #pragma omp parallel reduction(+ : total)
     {
 #pragma omp single
-        threads_used = omp_get_num_threads();
-#if GLMK_X86
-        total += isa == GLMK_ISA_AVX2 ? fma_avx2(iterations) : fma_scalar(iterations);
-#else
-        (void)isa;
-        total += fma_scalar(iterations);
-#endif
+        used = omp_get_num_threads();
+        total += loop(iterations);
     }
+    *threads_used = used;
+    return total;
+}
+
+static double fma_scalar_loop(int64_t n) { return fma_scalar(n); }
+#if GLMK_X86
+static double fma_avx2_loop(int64_t n) { return fma_avx2(n); }
+#endif
+
+double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out) {
+    int threads_used = 1;
+#if GLMK_X86
+    const probe_loop loop = isa == GLMK_ISA_AVX2 ? fma_avx2_loop : fma_scalar_loop;
+#else
+    const probe_loop loop = fma_scalar_loop;
+#endif
+    const double total = on_all_threads(loop, iterations, &threads_used);
     // 12 FMAs of 8 lanes (AVX2) or 1 lane, 2 flops each, per iteration per thread
     const int64_t lanes = isa == GLMK_ISA_AVX2 ? 8 : 1;
     if (flops_out) *flops_out = iterations * 12 * lanes * 2 * threads_used;
@@ -140,20 +155,19 @@ static int32_t int8_scalar(int64_t iterations) {
     return s;
 }
 
-double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
-    double total = 0;
-    int threads_used = 1;
-#pragma omp parallel reduction(+ : total)
-    {
-#pragma omp single
-        threads_used = omp_get_num_threads();
+static double int8_scalar_loop(int64_t n) { return int8_scalar(n); }
 #if GLMK_X86
-        total += isa == GLMK_ISA_AVX2 ? int8_avx2(iterations) : int8_scalar(iterations);
-#else
-        (void)isa;
-        total += int8_scalar(iterations);
+static double int8_avx2_loop(int64_t n) { return int8_avx2(n); }
 #endif
-    }
+
+double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
+    int threads_used = 1;
+#if GLMK_X86
+    const probe_loop loop = isa == GLMK_ISA_AVX2 ? int8_avx2_loop : int8_scalar_loop;
+#else
+    const probe_loop loop = int8_scalar_loop;
+#endif
+    const double total = on_all_threads(loop, iterations, &threads_used);
     // per iteration: AVX2 6 chains x 32 multiply-accumulates; scalar 8 chains x 2; 2 ops each
     const int64_t macs = isa == GLMK_ISA_AVX2 ? 6 * 32 : 8 * 2;
     if (ops_out) *ops_out = iterations * macs * 2 * threads_used;

@@ -1,19 +1,14 @@
 // TestSupport.swift — seeded random data, the normalised error, and fixture paths.
 
 import Foundation
+import GLMRuntime
 import KernelBridge
 
-/// SplitMix64: a small, fast, seeded generator so failures reproduce exactly.
+/// A seeded generator (GLMRuntime's SplitMix64) so failures reproduce exactly.
 struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private var base: SplitMix64
+    init(seed: UInt64) { base = SplitMix64(seed: seed) }
+    mutating func next() -> UInt64 { base.next() }
 
     /// N(0, 1) by Box-Muller.
     mutating func normal() -> Float {

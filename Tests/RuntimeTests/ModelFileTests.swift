@@ -106,21 +106,22 @@ struct ModelFileTests {
         let good = try goodModelBytes()
         let file = try GGUFFile(file: MappedFile(bytes: good, name: "x"))
         let headerEnd = file.dataOffset
-        var rng = SplitMix(seed: 2024)
+        var rng = SplitMix64(seed: 2024)
+        func draw() -> UInt64 { rng.next() }
         var loaded = 0, rejected = 0
         for round in 0..<3000 {
             var bytes = good
             switch round % 4 {
             case 0: // flip a few header bytes
-                for _ in 0..<(1 + Int(rng.next() % 4)) { bytes[Int(rng.next() % UInt64(headerEnd))] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+                for _ in 0..<(1 + Int(draw() % 4)) { bytes[Int(draw() % UInt64(headerEnd))] ^= UInt8(truncatingIfNeeded: draw() | 1) }
             case 1: // write a random u64 over a header position
-                let at = Int(rng.next() % UInt64(headerEnd - 8))
-                let value = [rng.next(), rng.next() % 1000, UInt64.max, 1 << 62][Int(rng.next() % 4)]
+                let at = Int(draw() % UInt64(headerEnd - 8))
+                let value = [draw(), draw() % 1000, UInt64.max, 1 << 62][Int(draw() % 4)]
                 for i in 0..<8 { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) }
             case 2: // truncate anywhere
-                bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count))))
+                bytes = Array(bytes.prefix(Int(draw() % UInt64(bytes.count))))
             default: // corrupt the data section too (weights may be any bits)
-                for _ in 0..<16 { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+                for _ in 0..<16 { bytes[Int(draw() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: draw()) }
             }
             do {
                 let model = try load(bytes)
@@ -135,18 +136,6 @@ struct ModelFileTests {
         print("corruption test: \(loaded) files loaded and ran, \(rejected) rejected with an error")
         #expect(loaded + rejected == 3000)
         #expect(rejected > 1000, "most corruptions must be detected")
-    }
-}
-
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
