@@ -64,6 +64,7 @@ static const glmk_kernels kernels_scalar = {
     .bias_gelu = glmk_bias_gelu_scalar,
     .rope = glmk_rope_scalar,
     .eltwise = glmk_eltwise_scalar,
+    .matvec_q8 = glmk_matvec_q8_scalar,
 };
 
 #if GLMK_X86
@@ -79,6 +80,7 @@ static const glmk_kernels kernels_avx2 = {
     .bias_gelu = glmk_bias_gelu_avx2,
     .rope = glmk_rope_avx2,
     .eltwise = glmk_eltwise_avx2,
+    .matvec_q8 = glmk_matvec_q8_avx2,
 };
 #endif
 

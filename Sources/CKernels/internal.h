@@ -88,6 +88,9 @@ glmk_status glmk_rope_scalar(float *x, const glmk_rope_shape *shape, const int32
                              const int32_t *block_positions, const float *inv_freq);
 glmk_status glmk_eltwise_scalar(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                                 const glmk_eltwise_shape *shape);
+glmk_status glmk_matvec_q8_scalar(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
+                                  const int32_t *x_sums, const float *bias);
+glmk_status glmk_check_matvec_q8(const float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales, const int32_t *x_sums);
 glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s);
 
 #if GLMK_X86
@@ -106,6 +109,8 @@ glmk_status glmk_bias_gelu_avx2(float *out, const float *x, const float *bias, i
                                 glmk_gelu_form form);
 glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t *positions,
                            const int32_t *block_positions, const float *inv_freq);
+glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
+                                const int32_t *x_sums, const float *bias);
 glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                               const glmk_eltwise_shape *shape);
 #endif

@@ -52,7 +52,7 @@ GLMK_AVX2 static float dot_q8_0(const glmk_block_q8_0 *blocks, const float *x, i
         const __m128i q1 = _mm_loadu_si128((const __m128i *)(blocks[b].qs + 16));
         __m256 acc = fma_i8x16(q0, x, _mm256_setzero_ps());
         acc = fma_i8x16(q1, x + 16, acc);
-        total = _mm256_fmadd_ps(_mm256_set1_ps(glmk_fp16_to_fp32(blocks[b].d)), acc, total);
+        total = _mm256_fmadd_ps(_mm256_set1_ps(glmk_half(blocks[b].d)), acc, total);
     }
     return glmk_hsum256(total);
 }
@@ -66,7 +66,7 @@ GLMK_AVX2 static float dot_q4_0(const glmk_block_q4_0 *blocks, const float *x, i
         const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), eight);  // elements 16..31
         __m256 acc = fma_i8x16(lo, x, _mm256_setzero_ps());
         acc = fma_i8x16(hi, x + 16, acc);
-        total = _mm256_fmadd_ps(_mm256_set1_ps(glmk_fp16_to_fp32(blocks[b].d)), acc, total);
+        total = _mm256_fmadd_ps(_mm256_set1_ps(glmk_half(blocks[b].d)), acc, total);
     }
     return glmk_hsum256(total);
 }
@@ -82,7 +82,7 @@ GLMK_AVX2 static float dot_q4(const glmk_matrix *w, int64_t row, const float *x)
     for (int64_t g = 0; g < groups; g++) {
         const int64_t k0 = g * w->group;
         const int64_t end = k0 + w->group < w->cols ? k0 + w->group : w->cols;
-        const float scale = glmk_fp16_to_fp32(scales[g]);
+        const float scale = glmk_half(scales[g]);
         __m256 acc = _mm256_setzero_ps();
         int64_t k = k0;
         for (; k + 32 <= end; k += 32) {
@@ -165,12 +165,12 @@ GLMK_AVX2 glmk_status glmk_dequantize_row_avx2(float *out, const glmk_matrix *w,
             const int64_t index = k0 / GLMK_QK + b;
             if (w->type == GLMK_TYPE_Q8_0) {
                 const glmk_block_q8_0 *blk = (const glmk_block_q8_0 *)r + index;
-                const __m256 d = _mm256_set1_ps(glmk_fp16_to_fp32(blk->d));
+                const __m256 d = _mm256_set1_ps(glmk_half(blk->d));
                 store_i8x16(o, _mm_loadu_si128((const __m128i *)blk->qs), d);
                 store_i8x16(o + 16, _mm_loadu_si128((const __m128i *)(blk->qs + 16)), d);
             } else {
                 const glmk_block_q4_0 *blk = (const glmk_block_q4_0 *)r + index;
-                const __m256 d = _mm256_set1_ps(glmk_fp16_to_fp32(blk->d));
+                const __m256 d = _mm256_set1_ps(glmk_half(blk->d));
                 const __m128i bytes = _mm_loadu_si128((const __m128i *)blk->qs);
                 store_i8x16(o, _mm_sub_epi8(_mm_and_si128(bytes, mask), eight), d);
                 store_i8x16(o + 16, _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(bytes, 4), mask), eight), d);

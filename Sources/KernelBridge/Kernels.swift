@@ -4,13 +4,24 @@
 
 internal import CKernels
 
+/// The precision activations enter the weight products with.
+public enum ActivationPrecision: String, Sendable, CaseIterable {
+    /// FP32 activations everywhere (GLM-130B's own choice: its activations carry outliers).
+    case f32
+    /// INT4 mat-vecs (decode) take activations quantized to 8 bits per 32-block
+    /// and use integer dot products; mat-mats and other types stay FP32.
+    case q8
+}
+
 public struct Kernels: Sendable {
     public let isa: InstructionSet
+    public let activations: ActivationPrecision
 
     /// The kernels of `isa` (default: the best this CPU runs).
-    public init(isa: InstructionSet = .best) throws {
+    public init(isa: InstructionSet = .best, activations: ActivationPrecision = .f32) throws {
         guard isa.isSupported else { throw KernelError.instructionSetUnavailable(isa) }
         self.isa = isa
+        self.activations = activations
     }
 
     private var table: glmk_kernels { glmk_kernels_for(isa.cValue)!.pointee }
@@ -23,6 +34,9 @@ public struct Kernels: Sendable {
         try KernelError.require(x.count, exactly: w.cols, op, "x")
         try KernelError.require(y.count, exactly: w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        if activations == .q8, [.q4_0, .q4Row].contains(w.type) || (w.type == .q4Group && w.group % 32 == 0) {
+            return try matvecQ8(w, x, bias: bias, into: &y)
+        }
         let fn = table.matvec!
         let status = w.withDescriptor { desc in
             x.withUnsafeBufferPointer { xp in
@@ -32,6 +46,38 @@ public struct Kernels: Sendable {
             }
         }
         try KernelError.check(status, op, "\(w.rows)x\(w.cols)")
+    }
+
+    /// y = W x + b for an INT4 W with x quantized to 8 bits per 32-block (integer dot products).
+    public func matvecQ8(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
+        let op = "matvec_q8.\(w.type.rawValue)"
+        try KernelError.require(x.count, exactly: w.cols, op, "x")
+        try KernelError.require(y.count, exactly: w.rows, op, "y")
+        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        let blocks = (w.cols + 31) / 32
+        var xq = [Int8](repeating: 0, count: w.cols)
+        var scales = [Float](repeating: 0, count: blocks), sums = [Int32](repeating: 0, count: blocks)
+        let quantized = xq.withUnsafeMutableBufferPointer { q in
+            scales.withUnsafeMutableBufferPointer { s in
+                sums.withUnsafeMutableBufferPointer { u in
+                    x.withUnsafeBufferPointer { glmk_quantize_activations(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress, Int64(w.cols)) }
+                }
+            }
+        }
+        try KernelError.check(quantized, op, "quantizing \(w.cols) activations")
+        let fn = table.matvec_q8!
+        let status = w.withDescriptor { desc in
+            xq.withUnsafeBufferPointer { q in
+                scales.withUnsafeBufferPointer { s in
+                    sums.withUnsafeBufferPointer { u in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            withOptionalPointer(bias) { fn(yp.baseAddress, desc, q.baseAddress, s.baseAddress, u.baseAddress, $0) }
+                        }
+                    }
+                }
+            }
+        }
+        try KernelError.check(status, op, "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
     }
 
     /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n). One token goes to the mat-vec kernel.

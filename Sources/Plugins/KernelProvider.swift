@@ -51,7 +51,9 @@ public struct BuiltinProvider: KernelProvider {
     public var priority: Int { kernels.isa == .scalar ? 0 : 10 }
     public var operations: Set<String> { Set(OperationName.all) }
 
-    public init(isa: InstructionSet) throws { kernels = try Kernels(isa: isa) }
+    public init(isa: InstructionSet, activations: ActivationPrecision = .f32) throws {
+        kernels = try Kernels(isa: isa, activations: activations)
+    }
 
     public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws { try kernels.matvec(w, x, bias: bias, into: &y) }
     public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {

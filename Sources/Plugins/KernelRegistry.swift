@@ -16,10 +16,11 @@ public final class KernelRegistry: @unchecked Sendable {
     public private(set) var results: [VerificationResult] = []
     private var forced: [String: String] = [:]
 
-    /// A registry holding the built-in providers of every instruction set this CPU runs.
-    public init() throws {
+    /// A registry holding the built-in providers of every instruction set this CPU runs;
+    /// `activations` is the precision their INT4 mat-vecs take activations in.
+    public init(activations: ActivationPrecision = .f32) throws {
         for isa in InstructionSet.supported {
-            let builtin = try BuiltinProvider(isa: isa)
+            let builtin = try BuiltinProvider(isa: isa, activations: activations)
             providers.append(builtin)
             // the scalar reference is the yardstick; the SIMD built-ins are verified by the test suite
             for op in builtin.operations { verified.insert(Self.key(builtin.name, op)) }

@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions per figure (median and spread are reported).") var repetitions = 5
     @Option(help: "Comma-separated thread counts (default: 1 and one per physical core).") var threads: String?
     @Flag(help: "Skip the end-to-end figures.") var skipEndToEnd = false
+    @Flag(help: "Skip the prefill mat-mat figures (the slow part).") var skipPrefill = false
+    @Option(help: "A label appended to the results file name, for partial runs.") var tag = ""
     @Flag(help: "Print the report as JSON on stdout (the table goes to stderr).") var json = false
     @Option(help: "Folder for the results JSON and SVG.") var output = "bench/results"
 
@@ -30,6 +32,8 @@ struct BenchCommand: ParsableCommand {
         options.layers = layers
         options.repetitions = repetitions
         options.skipEndToEnd = skipEndToEnd
+        options.skipPrefill = skipPrefill
+        options.tag = tag
         guard layers > 0, repetitions > 0 else { throw ValidationError("--layers and --repetitions must be positive") }
         if let threads {
             options.threadCounts = try threads.split(separator: ",").map {

@@ -26,6 +26,9 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(help: "Run each layer unfused: every bias add, residual, LayerNorm and activation its own pass.")
     var noFusion = false
 
+    @Option(help: "Activations of the INT4 mat-vecs (decode): f32 (default) or q8 (8-bit blocks, integer dot products; faster, slightly less exact).")
+    var activations: ActivationPrecision = .f32
+
     /// Applies the thread settings.
     func apply() throws {
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
@@ -35,7 +38,7 @@ struct RuntimeOptions: ParsableArguments {
     /// The registry with GLM_PLUGIN_PATH's plugins (skipped with a warning when
     /// unusable), --plugin's (an error when unusable) and the forced choices.
     func registry() throws -> KernelRegistry {
-        let registry = try KernelRegistry()
+        let registry = try KernelRegistry(activations: activations)
         let environment = ProcessInfo.processInfo.environment
         registry.loadPluginPath(environment["GLM_PLUGIN_PATH"], warn: printError)
         for path in plugins { try registry.loadPlugin(path: path, explicit: true) }
@@ -83,3 +86,5 @@ func peakResidentMemory() -> String {
           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return "unknown" }
     return String(format: "%.1f MB", kb / 1024)
 }
+
+extension ActivationPrecision: ExpressibleByArgument {}

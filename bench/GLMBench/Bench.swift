@@ -12,6 +12,10 @@ public struct BenchOptions: Sendable {
     /// Thread counts for limits, decode and end to end (default: 1 and all cores).
     public var threadCounts: [Int] = []
     public var skipEndToEnd = false
+    /// Skip the (slow) prefill mat-mat figures.
+    public var skipPrefill = false
+    /// Appended to the results file name (e.g. "decode").
+    public var tag = ""
     public init() {}
 }
 
@@ -33,8 +37,10 @@ public enum Bench {
             log(Table.limitsRow(l))
         }
         var report = BenchReport(date: formatter.string(from: Date()), quick: options.quick, machine: machine)
-        let kernels = KernelBench(kernels: try Kernels(isa: isa), machine: machine, quick: options.quick,
+        report.tag = options.tag
+        var kernels = KernelBench(kernels: try Kernels(isa: isa), machine: machine, quick: options.quick,
                                   repetitions: options.repetitions, log: log)
+        kernels.prefill = !options.skipPrefill
         log("")
         log(Table.kernelHeader)
         report.kernels += try kernels.elementwise(threads: threadCounts.last!)
@@ -59,7 +65,8 @@ public enum Bench {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let cpu = report.machine.cpu.lowercased().map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
             .split(separator: "-").joined(separator: "-")
-        let base = (directory as NSString).appendingPathComponent("\(cpu)-\(report.date)\(report.quick ? "-quick" : "")")
+        let suffix = (report.quick ? "-quick" : "") + (report.tag.isEmpty ? "" : "-" + report.tag)
+        let base = (directory as NSString).appendingPathComponent("\(cpu)-\(report.date)\(suffix)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(report).write(to: URL(fileURLWithPath: base + ".json"))

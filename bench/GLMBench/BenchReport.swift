@@ -66,10 +66,12 @@ public struct BenchReport: Codable, Sendable {
     public let schema = 1
     public let date: String
     public let quick: Bool
+    /// A label for partial runs ("decode"); empty for a full run.
+    public var tag = ""
     public var machine: MachineFigures
     public var kernels: [KernelFigure] = []
     public var end_to_end: [EndToEndFigure] = []
     public var extrapolation: Extrapolation?
 
-    enum CodingKeys: String, CodingKey { case schema, date, quick, machine, kernels, end_to_end, extrapolation }
+    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation }
 }

@@ -163,6 +163,11 @@ typedef struct {
     int64_t out_stride, a_stride, b_stride; // floats; b_stride 0 for GLMK_ELT_ADD_ROW
 } glmk_eltwise_shape;
 
+/// Quantizes activations x (k) to 8 bits in blocks of 32 (the last may be shorter):
+/// scale = absmax / 127, q = round(x / scale); sums[b] = sum of block b's q (for the
+/// zero-point correction of unsigned weight nibbles). xq (k), scales, sums (ceil(k / 32)).
+glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t k);
+
 /// RoPE inverse frequencies for a rotary dimension, rounded to fp16 as the
 /// reference code does: inv_freq[i] = fp16(1 / base^(2i / rot_dim)). out (rot_dim / 2).
 glmk_status glmk_rope_inv_freq(float *out, int64_t rot_dim, float base);
@@ -205,6 +210,12 @@ typedef struct {
     /// out (rows, n) = gelu(x + bias); bias (n) may be NULL; out may alias x.
     glmk_status (*bias_gelu)(float *out, const float *x, const float *bias,
                              int64_t rows, int64_t n, glmk_gelu_form form);
+
+    /// y (n) = W (n, k) @ x + bias with x given as 8-bit blocks (glmk_quantize_activations):
+    /// integer dot products per 32 weights, then the weight scale x the activation block's scale.
+    /// INT4 types only (q4_0, q4_row, q4_group with group % 32 == 0); others are UNSUPPORTED.
+    glmk_status (*matvec_q8)(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
+                             const int32_t *x_sums, const float *bias);
 
     /// One element-wise step over strided rows (out may alias a); b unused by the GeLUs.
     glmk_status (*eltwise)(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
