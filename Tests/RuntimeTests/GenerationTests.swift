@@ -3,7 +3,7 @@
 // as the reference does, sampling repeatable by seed, and the sampler's rules.
 
 import Foundation
-import GLMRuntime
+@testable import GLMRuntime
 import Testing
 
 /// glm-130b-tiny with the 1000-piece fixture tokenizer beside it, converted to q4_row.
@@ -94,5 +94,18 @@ struct GenerationTests {
         var bad = GenerateParameters()
         bad.topP = 0
         #expect(throws: GenerationError.self) { try bad.validate() }
+    }
+}
+
+@Suite("Sampler internals")
+struct SamplerSelectionTests {
+    @Test("top-k selection equals sorting the whole vocabulary")
+    func topIndices_equalsFullSort() {
+        var rng = SplitMix64(seed: 3)
+        for n in [1, 7, 100, 1000] {
+            let values = (0..<n).map { _ in Float(Int(rng.next() % 50)) } // many ties
+            let sorted = values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }
+            for k in [1, 5, 40, n] { #expect(topIndices(values, k) == Array(sorted.prefix(k)), "n \(n) k \(k)") }
+        }
     }
 }

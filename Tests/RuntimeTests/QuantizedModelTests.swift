@@ -118,34 +118,38 @@ struct QuantizedModelTests {
 
 @Suite("8-bit activations on the golden models", .serialized)
 struct Q8ActivationModelTests {
-    /// GLM-130B's authors kept activations in floating point because of outliers.
-    /// On the golden models (q4_0 files, each step fed the reference's token so one
-    /// flip cannot cascade), 8-bit activations in the decode mat-vecs do change some
-    /// greedy tokens — so the runtime's default stays f32 and q8 is opt-in
-    /// (--activations q8). What must hold: a token flips only where the f32 path's
-    /// two best logits are closer than the q8 path moved the logits at that step.
-    @Test("q8 decode flips a greedy token only where the margin is within its logit change; f32 stays the default",
+    /// GLM-130B's authors kept activations in floating point because of outliers,
+    /// and on these golden models 8-bit activations in the decode mat-vecs do flip
+    /// some greedy tokens (printed) — so f32 stays the default and q8 is opt-in.
+    /// What must hold is the size of the error: rounding activations to 8 bits per
+    /// 32-block (relative RMS ~1/440) is far finer than rounding the weights to
+    /// INT4 (~1/7 of a row's absmax), so on the same q4_0 file the decode logits
+    /// must move much less under q8 activations than the INT4 weights moved them
+    /// away from the FP32 model: at most a tenth of that nmse. A wrong nibble,
+    /// scale or zero point in the q8 kernel would move them by nmse ~1.
+    @Test("q8 decode moves logits far less than INT4 weights do; f32 stays the default",
           arguments: ["glm-130b-tiny", "chatglm-6b-tiny"])
-    func q8Decode_flipsOnlyWithinItsError(arch: String) throws {
+    func q8Decode_errorSmallAgainstWeightQuantization(arch: String) throws {
         #expect(try Kernels().activations == .f32)
         let golden = try Golden(arch)
-        let model = try ConvertedModels.model(arch, .q4_0)
-        var flips = 0, steps = 0
+        let q4 = try ConvertedModels.model(arch, .q4_0), f32Model = try ConvertedModels.model(arch, .f32)
+        var flips = 0, steps = 0, activationError = 0.0, weightError = 0.0
         for c in golden.cases {
-            let f32 = try InferenceSession(model: model, capacity: 64, kernels: Kernels(activations: .f32))
-            let q8 = try InferenceSession(model: model, capacity: 64, kernels: Kernels(activations: .q8))
-            _ = try f32.forward(c.inputIDs)
-            _ = try q8.forward(c.inputIDs)
+            let reference = try InferenceSession(model: f32Model, capacity: 64)
+            let f32 = try InferenceSession(model: q4, capacity: 64, kernels: Kernels(activations: .f32))
+            let q8 = try InferenceSession(model: q4, capacity: 64, kernels: Kernels(activations: .q8))
+            for session in [reference, f32, q8] { _ = try session.forward(c.inputIDs) }
             for step in 0..<7 {
-                let a = try f32.forward([c.generated[step]]), b = try q8.forward([c.generated[step]])
+                let token = [c.generated[step]]
+                let r = try reference.forward(token), a = try f32.forward(token), b = try q8.forward(token)
+                activationError += nmse(b, a)
+                weightError += nmse(a, r)
+                if argmax(a[...]) != argmax(b[...]) { flips += 1 }
                 steps += 1
-                guard argmax(a[...]) != argmax(b[...]) else { continue }
-                flips += 1
-                let sorted = a.sorted(by: >)
-                let margin = sorted[0] - sorted[1]
-                #expect(margin <= 2 * maxAbsDiff(a, b), "\(arch) \(c.name) step \(step): flip with margin \(margin)")
             }
         }
-        print("q8 activations \(arch): \(flips) of \(steps) greedy decode tokens differ from f32 activations")
+        print("q8 activations \(arch): logit nmse \(activationError / Double(steps)) (INT4 weights: \(weightError / Double(steps))); \(flips) of \(steps) greedy decode tokens differ")
+        #expect(activationError > 0, "q8 activations changed nothing: the q8 path did not run")
+        #expect(activationError <= weightError / 10, "\(arch): q8 nmse \(activationError / Double(steps)) vs INT4 weights \(weightError / Double(steps))")
     }
 }

@@ -22,9 +22,9 @@ public struct Sampler {
         }
         if parameters.temperature == 0 { return Int32(argmax(logits)) }
 
-        // candidates sorted by logit, cut to top-k
-        var order = Array(logits.indices).sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
-        if parameters.topK > 0, order.count > parameters.topK { order.removeLast(order.count - parameters.topK) }
+        // candidates by logit, highest first: the top k in one pass over the vocabulary
+        // (sorting all 150k logits every token would dominate a small model's step)
+        let order = topIndices(logits, parameters.topK > 0 ? parameters.topK : logits.count)
         let top = logits[order[0]]
         var probabilities = order.map { Double(((logits[$0] - top) / parameters.temperature)).exponential }
         let total = probabilities.reduce(0, +)
@@ -44,6 +44,26 @@ public struct Sampler {
         }
         return Int32(order[kept - 1])
     }
+}
+
+/// Indices of the `k` largest values, largest first (ties: lower index first).
+func topIndices(_ values: [Float], _ k: Int) -> [Int] {
+    func before(_ a: Int, _ b: Int) -> Bool { values[a] > values[b] || (values[a] == values[b] && a < b) }
+    guard k < values.count else { return values.indices.sorted(by: before) }
+    var best: [Int] = []
+    best.reserveCapacity(k + 1)
+    for i in values.indices {
+        if best.count == k, !before(i, best[k - 1]) { continue }
+        // insertion into the sorted short list
+        var lo = 0, hi = best.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if before(best[mid], i) { lo = mid + 1 } else { hi = mid }
+        }
+        best.insert(i, at: lo)
+        if best.count > k { best.removeLast() }
+    }
+    return best
 }
 
 func argmax(_ values: [Float]) -> Int {

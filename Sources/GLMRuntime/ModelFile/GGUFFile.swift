@@ -214,12 +214,7 @@ private struct Reader {
     }
 }
 
-/// The last path component without Foundation's NSString.
-struct NSStringPath {
-    let path: String
-    var lastComponent: String { path.split(separator: "/").last.map(String.init) ?? path }
-}
-
 extension String {
-    var lastPathComponentForErrors: String { NSStringPath(path: self).lastComponent }
+    /// The file name of a path, for error messages.
+    var lastPathComponentForErrors: String { split(separator: "/").last.map(String.init) ?? self }
 }
