@@ -65,6 +65,7 @@ static const glmk_kernels kernels_scalar = {
     .rope = glmk_rope_scalar,
     .eltwise = glmk_eltwise_scalar,
     .matvec_q8 = glmk_matvec_q8_scalar,
+    .matvec_q16 = glmk_matvec_q16_scalar,
 };
 
 #if GLMK_X86
@@ -81,6 +82,7 @@ static const glmk_kernels kernels_avx2 = {
     .rope = glmk_rope_avx2,
     .eltwise = glmk_eltwise_avx2,
     .matvec_q8 = glmk_matvec_q8_avx2,
+    .matvec_q16 = glmk_matvec_q16_avx2,
 };
 #endif
 

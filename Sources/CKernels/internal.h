@@ -91,6 +91,10 @@ glmk_status glmk_eltwise_scalar(float *out, const float *a, const float *b, floa
 glmk_status glmk_matvec_q8_scalar(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
                                   const int32_t *x_sums, const float *bias);
 glmk_status glmk_check_matvec_q8(const float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales, const int32_t *x_sums);
+glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                   const int32_t *x_sums, const float *bias);
+glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                  const int32_t *x_sums);
 glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s);
 
 #if GLMK_X86
@@ -111,6 +115,8 @@ glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t
                            const int32_t *block_positions, const float *inv_freq);
 glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
                                 const int32_t *x_sums, const float *bias);
+glmk_status glmk_matvec_q16_avx2(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                 const int32_t *x_sums, const float *bias);
 glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                               const glmk_eltwise_shape *shape);
 #endif

@@ -51,7 +51,7 @@ public struct BuiltinProvider: KernelProvider {
     public var priority: Int { kernels.isa == .scalar ? 0 : 10 }
     public var operations: Set<String> { Set(OperationName.all) }
 
-    public init(isa: InstructionSet, activations: ActivationPrecision = .f32) throws {
+    public init(isa: InstructionSet, activations: ActivationPrecision = .default) throws {
         kernels = try Kernels(isa: isa, activations: activations)
     }
 

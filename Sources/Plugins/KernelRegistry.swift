@@ -18,7 +18,7 @@ public final class KernelRegistry: @unchecked Sendable {
 
     /// A registry holding the built-in providers of every instruction set this CPU runs;
     /// `activations` is the precision their INT4 mat-vecs take activations in.
-    public init(activations: ActivationPrecision = .f32) throws {
+    public init(activations: ActivationPrecision = .default) throws {
         for isa in InstructionSet.supported {
             let builtin = try BuiltinProvider(isa: isa, activations: activations)
             providers.append(builtin)

@@ -26,8 +26,8 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(help: "Run each layer unfused: every bias add, residual, LayerNorm and activation its own pass.")
     var noFusion = false
 
-    @Option(help: "Activations of the INT4 mat-vecs (decode): f32 (default) or q8 (8-bit blocks, integer dot products; faster, slightly less exact).")
-    var activations: ActivationPrecision = .f32
+    @Option(help: "Activations of the quantized mat-vecs (decode): q16 (default: 16-bit blocks, integer dot products, within the FP32 golden bound), f32, or q8 (8-bit blocks: fastest, changes some greedy tokens).")
+    var activations: ActivationPrecision = .default
 
     /// Applies the thread settings.
     func apply() throws {

@@ -6,19 +6,7 @@
 import KernelBridge
 import Testing
 
-private let q4Types: [(WeightType, Int)] = [(.q4_0, 0), (.q4Row, 0), (.q4Group, 32), (.q4Group, 128)]
-
-/// Per output, sum_k |W x| + |b| (the scale of a dot product's error), then the normalised error.
-private func normalisedError(_ a: [Float], _ e: [Float], dense: [Float], x: [Float], rows: Int, cols: Int) -> Double {
-    var err = 0.0, scale = 0.0
-    for n in 0..<rows {
-        var m = 0.0
-        for k in 0..<cols { m += abs(Double(dense[n * cols + k]) * Double(x[k])) }
-        err += (Double(a[n]) - Double(e[n])) * (Double(a[n]) - Double(e[n]))
-        scale += m * m
-    }
-    return err / scale
-}
+let q4Types: [(WeightType, Int)] = [(.q4_0, 0), (.q4Row, 0), (.q4Group, 32), (.q4Group, 128)]
 
 @Suite("INT4 mat-vec with 8-bit activations")
 struct Q8ActivationTests {

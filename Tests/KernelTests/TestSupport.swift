@@ -34,6 +34,18 @@ func nmse(_ actual: [Float], _ expected: [Float]) -> Double {
     return err / ref
 }
 
+/// Per output, sum_k |W x| + |b| (the scale of a dot product's error), then the normalised error.
+func normalisedError(_ a: [Float], _ e: [Float], dense: [Float], x: [Float], rows: Int, cols: Int) -> Double {
+    var err = 0.0, scale = 0.0
+    for n in 0..<rows {
+        var m = 0.0
+        for k in 0..<cols { m += abs(Double(dense[n * cols + k]) * Double(x[k])) }
+        err += (Double(a[n]) - Double(e[n])) * (Double(a[n]) - Double(e[n]))
+        scale += m * m
+    }
+    return err / scale
+}
+
 /// Where the first large difference is, for failure messages.
 func firstMismatch(_ actual: [Float], _ expected: [Float]) -> String {
     let scale = expected.map { abs($0) }.max() ?? 1

@@ -168,6 +168,14 @@ typedef struct {
 /// zero-point correction of unsigned weight nibbles). xq (k), scales, sums (ceil(k / 32)).
 glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t k);
 
+/// Quantizes activations x (k) to 16 bits in blocks of 32 for glmk_kernels.matvec_q16
+/// with a `weights` matrix: scale = absmax / 32767, q = round(x / scale), sums[b] =
+/// block b's sum of q. A full block is stored in the order `weights`' nibbles come
+/// out of a 16-byte load (GLM INT4: odd columns, then even; otherwise natural).
+/// xq (k), scales, sums (ceil(k / 32)).
+glmk_status glmk_quantize_activations_q16(int16_t *xq, float *scales, int32_t *sums, const float *x, int64_t k,
+                                          glmk_type weights);
+
 /// RoPE inverse frequencies for a rotary dimension, rounded to fp16 as the
 /// reference code does: inv_freq[i] = fp16(1 / base^(2i / rot_dim)). out (rot_dim / 2).
 glmk_status glmk_rope_inv_freq(float *out, int64_t rot_dim, float base);
@@ -217,6 +225,12 @@ typedef struct {
     glmk_status (*matvec_q8)(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
                              const int32_t *x_sums, const float *bias);
 
+    /// y (n) = W (n, k) @ x + bias with x given as 16-bit blocks (glmk_quantize_activations_q16
+    /// for this W): integer dot products per 32 weights, exact in int32, then the weight
+    /// scale x the block's scale. The default decode path for q4_0, q4_row, q4_group
+    /// (group % 32 == 0) and q8_0; other types are UNSUPPORTED.
+    glmk_status (*matvec_q16)(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                              const int32_t *x_sums, const float *bias);
     /// One element-wise step over strided rows (out may alias a); b unused by the GeLUs.
     glmk_status (*eltwise)(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                            const glmk_eltwise_shape *shape);

@@ -1,0 +1,161 @@
+/*
+ * matvec_q16_rows.h — the body of the 16-bit-activation mat-vec (see
+ * matvec_q16.c for the layout and the zero-point algebra), included once per
+ * instruction set with these macros defined:
+ *   Q16_FN(name)     the function name for this instruction set
+ *   Q16_TARGET       a target attribute ("avx2,fma,f16c" or with avx512vnni)
+ *   Q16_DOT(a0, b0, a1, b1)  8 int32 lanes of a0·b0 + a1·b1 over int16 pairs
+ *
+ * Four rows per pass share every activation load and scale broadcast; each
+ * block's integer dot becomes float once (cvt + FMA with the block's scale).
+ */
+#ifndef Q16_PREFETCH
+#define Q16_PREFETCH 1024
+#endif
+#define Q16_INLINE static inline __attribute__((always_inline, target(Q16_TARGET)))
+
+/// 16 bytes of nibbles as two vectors of 16 int16 lanes: lo = low nibbles,
+/// hi = high nibbles, both as u = q + 8 (GLM's signed nibbles flipped with xor 8).
+Q16_INLINE void Q16_FN(nibbles)(const uint8_t *p, int glm, __m256i *lo, __m256i *hi) {
+    __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p));
+    if (glm) v = _mm256_xor_si256(v, _mm256_set1_epi16(0x88));
+    *lo = _mm256_and_si256(v, _mm256_set1_epi16(0x0F));
+    *hi = _mm256_srli_epi16(v, 4);
+}
+
+Q16_INLINE float Q16_FN(hsum)(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/// GLM INT4 rows n0 .. n0 + R - 1 (q4_row: one group of `cols`; q4_group: groups of 32·j).
+/// corr[b] = x_scale[b] · x_sum[b]: the zero-point term, the same for every row.
+Q16_INLINE void Q16_FN(rows_glm)(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
+                                 const float *corr, float *out) {
+    const int64_t group = w->group, per_row = glmk_scales_per_row(w->type, w->cols, w->group);
+    const int64_t whole = w->cols / GLMK_QK;
+    const uint8_t *rows[4];
+    __m256 total[4];
+    for (int r = 0; r < R; r++) { rows[r] = glmk_row_ptr(w, n0 + r); total[r] = _mm256_setzero_ps(); }
+    for (int64_t g = 0; g * group < w->cols; g++) {
+        const int64_t b0 = g * group / GLMK_QK, b_end = (g + 1) * group / GLMK_QK;
+        const int64_t b1 = b_end < whole ? b_end : whole;
+        __m256 acc[4];
+        float zero_point = 0.0f;
+        for (int r = 0; r < R; r++) acc[r] = _mm256_setzero_ps();
+        for (int64_t b = b0; b < b1; b++) {
+            const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK));
+            const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK + 16));
+            const __m256 scale = _mm256_broadcast_ss(xs + b);
+            zero_point += corr[b];
+            for (int r = 0; r < R; r++) {
+                __m256i lo, hi;
+                _mm_prefetch((const char *)(rows[r] + b * (GLMK_QK / 2)) + Q16_PREFETCH, _MM_HINT_T0);
+                Q16_FN(nibbles)(rows[r] + b * (GLMK_QK / 2), 1, &lo, &hi);
+                acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Q16_DOT(lo, x0, hi, x1)), scale, acc[r]);
+            }
+        }
+        // the sum over 8 lanes must lose 8·corr per block: subtract corr from every lane
+        const __m256 zp = _mm256_set1_ps(zero_point);
+        for (int r = 0; r < R; r++) {
+            const __m256 s = _mm256_set1_ps(glmk_half(w->scales[(n0 + r) * per_row + g]));
+            total[r] = _mm256_fmadd_ps(_mm256_sub_ps(acc[r], zp), s, total[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float sum = Q16_FN(hsum)(total[r]);
+        if (whole * GLMK_QK < w->cols) { // a partial last block, in natural order
+            int32_t dot = 0;
+            for (int64_t k = whole * GLMK_QK; k < w->cols; k++) dot += glmk_q4_at(rows[r], k) * xq[k];
+            sum += glmk_half(w->scales[(n0 + r) * per_row + (whole * GLMK_QK) / group]) * xs[whole] * (float)dot;
+        }
+        out[r] = sum;
+    }
+}
+
+/// Q4_0 rows: a weight scale per block.
+Q16_INLINE void Q16_FN(rows_q4_0)(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
+                                  const float *corr, float *out) {
+    const glmk_block_q4_0 *rows[4];
+    __m256 acc[4];
+    for (int r = 0; r < R; r++) { rows[r] = (const glmk_block_q4_0 *)glmk_row_ptr(w, n0 + r); acc[r] = _mm256_setzero_ps(); }
+    for (int64_t b = 0; b < w->cols / GLMK_QK; b++) {
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK + 16));
+        const __m256 scale = _mm256_broadcast_ss(xs + b), zp = _mm256_broadcast_ss(corr + b);
+        for (int r = 0; r < R; r++) {
+            __m256i lo, hi;
+            Q16_FN(nibbles)(rows[r][b].qs, 0, &lo, &hi);
+            const __m256 block = _mm256_fmsub_ps(_mm256_cvtepi32_ps(Q16_DOT(lo, x0, hi, x1)), scale, zp);
+            acc[r] = _mm256_fmadd_ps(block, _mm256_set1_ps(glmk_half(rows[r][b].d)), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) out[r] = Q16_FN(hsum)(acc[r]);
+}
+
+/// Q8_0 rows: signed weights, a scale per block, no zero point.
+Q16_INLINE void Q16_FN(rows_q8_0)(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
+                                  float *out) {
+    const glmk_block_q8_0 *rows[4];
+    __m256 acc[4];
+    for (int r = 0; r < R; r++) { rows[r] = (const glmk_block_q8_0 *)glmk_row_ptr(w, n0 + r); acc[r] = _mm256_setzero_ps(); }
+    for (int64_t b = 0; b < w->cols / GLMK_QK; b++) {
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK));
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK + 16));
+        const __m256 scale = _mm256_broadcast_ss(xs + b);
+        for (int r = 0; r < R; r++) {
+            const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)rows[r][b].qs));
+            const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(rows[r][b].qs + 16)));
+            const __m256 block = _mm256_mul_ps(_mm256_cvtepi32_ps(Q16_DOT(w0, x0, w1, x1)), scale);
+            acc[r] = _mm256_fmadd_ps(block, _mm256_set1_ps(glmk_half(rows[r][b].d)), acc[r]);
+        }
+    }
+    for (int r = 0; r < R; r++) out[r] = Q16_FN(hsum)(acc[r]);
+}
+
+/// R rows of any supported type; R is a literal at each call so the row loops unroll.
+Q16_INLINE void Q16_FN(rows)(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
+                             const float *corr, float *out) {
+    switch (w->type) {
+    case GLMK_TYPE_Q4_0: Q16_FN(rows_q4_0)(R, w, n0, xq, xs, corr, out); break;
+    case GLMK_TYPE_Q8_0: Q16_FN(rows_q8_0)(R, w, n0, xq, xs, out); break;
+    default: Q16_FN(rows_glm)(R, w, n0, xq, xs, corr, out); break;
+    }
+}
+
+// Not inlined: OpenMP outlines the parallel loop into a function without the
+// target attribute, which may call these but not inline AVX2 code.
+__attribute__((target(Q16_TARGET), noinline)) static void Q16_FN(four_rows)(const glmk_matrix *w, int64_t n0,
+        const int16_t *xq, const float *xs, const float *corr, float *out) {
+    Q16_FN(rows)(4, w, n0, xq, xs, corr, out);
+}
+
+__attribute__((target(Q16_TARGET), noinline)) static void Q16_FN(one_row)(const glmk_matrix *w, int64_t n0,
+        const int16_t *xq, const float *xs, const float *corr, float *out) {
+    Q16_FN(rows)(1, w, n0, xq, xs, corr, out);
+}
+
+glmk_status Q16_FN(glmk_matvec_q16)(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                    const int32_t *x_sums, const float *bias) {
+    const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
+    if (status != GLMK_OK) return status;
+    // the zero-point term per block, shared by all rows (on the stack up to GLM-130B's widths)
+    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
+    float corr_stack[2048];
+    float *corr = blocks <= 2048 ? corr_stack : malloc((size_t)blocks * sizeof(float));
+    if (!corr) return GLMK_ERR_SYSTEM;
+    for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
+
+    const int64_t quads = w->rows / 4;
+#pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
+    for (int64_t q = 0; q < quads; q++) Q16_FN(four_rows)(w, q * 4, xq, x_scales, corr, y + q * 4);
+    for (int64_t n = quads * 4; n < w->rows; n++) Q16_FN(one_row)(w, n, xq, x_scales, corr, y + n);
+    if (bias)
+        for (int64_t n = 0; n < w->rows; n++) y[n] += bias[n];
+    if (corr != corr_stack) free(corr);
+    return GLMK_OK;
+}
+
+#undef Q16_INLINE
