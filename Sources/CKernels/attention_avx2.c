@@ -4,6 +4,8 @@
  * the tile, the running max and sum rescaled once per tile, V accumulated in
  * registers-sized chunks. Memory is O(tile + head_dim) per query, never
  * O(sequence^2). Keys past a causal query's position are never read.
+ * This is the decode kernel (and the fallback for odd head dims); prefill
+ * with 8 or more queries goes to attention_blocked_avx2.c.
  */
 #include "internal.h"
 #include "simd_avx2.h"
@@ -101,6 +103,7 @@ glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, cons
                                 const glmk_attention_shape *s) {
     const glmk_status status = glmk_check_attention(out, q, k, v, s);
     if (status != GLMK_OK) return status;
+    if (glmk_attention_blocked_applies(s)) return glmk_attention_blocked_avx2(out, q, k, v, s);
     const int64_t pairs = s->queries * s->heads;
 // static, 1: dynamic scheduling in clang >= 19 calls __kmpc_dispatch_deinit, which Debian 12's libomp 14 lacks
 #pragma omp parallel for schedule(static, 1) if (pairs * s->keys * s->head_dim >= 65536)

@@ -115,6 +115,10 @@ glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t
                            const int32_t *block_positions, const float *inv_freq);
 glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
                                 const int32_t *x_sums, const float *bias);
+/// Prefill attention 16 queries at a time (attention_blocked_avx2.c), for the shapes it applies to.
+int glmk_attention_blocked_applies(const glmk_attention_shape *s);
+glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float *k, const float *v,
+                                        const glmk_attention_shape *s);
 glmk_status glmk_matvec_q16_avx2(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                  const int32_t *x_sums, const float *bias);
 glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,

@@ -9,9 +9,6 @@
  * Four rows per pass share every activation load and scale broadcast; each
  * block's integer dot becomes float once (cvt + FMA with the block's scale).
  */
-#ifndef Q16_PREFETCH
-#define Q16_PREFETCH 1024
-#endif
 #define Q16_INLINE static inline __attribute__((always_inline, target(Q16_TARGET)))
 
 /// 16 bytes of nibbles as two vectors of 16 int16 lanes: lo = low nibbles,
@@ -52,7 +49,6 @@ Q16_INLINE void Q16_FN(rows_glm)(int R, const glmk_matrix *w, int64_t n0, const 
             zero_point += corr[b];
             for (int r = 0; r < R; r++) {
                 __m256i lo, hi;
-                _mm_prefetch((const char *)(rows[r] + b * (GLMK_QK / 2)) + Q16_PREFETCH, _MM_HINT_T0);
                 Q16_FN(nibbles)(rows[r] + b * (GLMK_QK / 2), 1, &lo, &hi);
                 acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Q16_DOT(lo, x0, hi, x1)), scale, acc[r]);
             }

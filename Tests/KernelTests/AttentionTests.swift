@@ -42,7 +42,9 @@ private struct AttentionCase: CustomStringConvertible {
 }
 
 /// Prefill (queries = keys), decode (one query at the end), chunked prefill
-/// (queries in the middle), one head, odd head dims, sequences over the 64-key tile.
+/// (queries in the middle), one head, odd head dims, sequences over the 64-key tile;
+/// 8+ queries with head dims of 16·j take the 16-query blocked kernel (partial
+/// blocks, several key tiles, bidirectional prefixes inside and across tiles).
 private let cases: [AttentionCase] = [
     .init(queries: 1, keys: 1, heads: 1, headDim: 8, first: 0, bidirectional: 0),
     .init(queries: 7, keys: 7, heads: 3, headDim: 16, first: 0, bidirectional: 5),
@@ -51,6 +53,9 @@ private let cases: [AttentionCase] = [
     .init(queries: 9, keys: 140, heads: 2, headDim: 20, first: 131, bidirectional: 100),
     .init(queries: 70, keys: 70, heads: 1, headDim: 13, first: 0, bidirectional: 64),
     .init(queries: 3, keys: 200, heads: 5, headDim: 128, first: 197, bidirectional: 0),
+    .init(queries: 150, keys: 150, heads: 2, headDim: 48, first: 0, bidirectional: 70),
+    .init(queries: 21, keys: 101, heads: 3, headDim: 64, first: 80, bidirectional: 30),
+    .init(queries: 16, keys: 16, heads: 1, headDim: 128, first: 0, bidirectional: 0),
 ]
 
 @Suite("Attention")
@@ -108,6 +113,9 @@ struct AttentionTests {
         }
     }
 
+    /// The scalar kernel runs the same arithmetic for both, so its bits agree; the
+    /// AVX2 prefill runs 16 queries at a time (scale folded into Q, another
+    /// summation order), so there the row agrees to FP32 rounding.
     @Test("decode over a cache equals the last row of the full prefill", arguments: InstructionSet.supported)
     func decodeStep_equalsPrefillRow(isa: InstructionSet) throws {
         let kernels = try Kernels(isa: isa)
@@ -118,7 +126,11 @@ struct AttentionTests {
         var step = [Float](repeating: 0, count: 64)
         let decode = AttentionShape(queries: 1, keys: 90, heads: 2, headDim: 32, firstQueryPosition: 89, bidirectionalLength: 40)
         try kernels.attention(q: Array(q[(89 * 64)...]), k: k, v: v, shape: decode, into: &step)
-        #expect(step == Array(full[(89 * 64)...]), "the same arithmetic in the same order must give the same bits")
+        if isa == .scalar {
+            #expect(step == Array(full[(89 * 64)...]), "the same arithmetic in the same order must give the same bits")
+        } else {
+            #expect(nmse(step, Array(full[(89 * 64)...])) <= Tolerance.fp32Kernel)
+        }
     }
 
     @Test("large scores give finite outputs equal to the reference", arguments: InstructionSet.supported)
