@@ -40,7 +40,9 @@ struct KernelBench {
         let types: [(WeightType, Int)] = [(.q4Row, 0), (.q4Group, 128), (.q4_0, 0), (.q8_0, 0), (.f16, 0), (.f32, 0)]
         let shapes = quick ? quickProducts : glm130bProducts
         let tokens = (quick ? [1, 16] : [1, 128, 512]).filter { prefill || $0 == 1 }
-        let q8 = try Kernels(isa: kernels.isa, activations: .q8)
+        // the default kernels take 16-bit activations in quantized decode mat-vecs;
+        // the other two precisions are measured beside them in the same run
+        let q8 = try Kernels(isa: kernels.isa, activations: .q8), f32 = try Kernels(isa: kernels.isa, activations: .f32)
         for (type, group) in types {
             for (name, n, k) in shapes {
                 let w = try WeightMatrix.random(type, rows: n, cols: k, group: group, seed: UInt64(n * 31 + k))
@@ -58,6 +60,12 @@ struct KernelBench {
                         let bytes = Double(w.byteCount + 4 * m * (k + n))
                         out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label, m: m, n: n, k: k,
                                           threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        // decode again with FP32 activations (the path before 16-bit activations)
+                        if m == 1, [.q4Row, .q4Group, .q4_0, .q8_0].contains(type) {
+                            let t32 = try measure(warmup: 2, repetitions: reps) { try f32.matvec(w, x, bias: nil, into: &y) }
+                            out.append(figure(op: "matvec.\(name)", type: label + "+f32act", m: m, n: n, k: k,
+                                              threads: threads, timing: t32, bytes: bytes, flops: 2.0 * Double(n * k)))
+                        }
                         // INT4 decode again with 8-bit activations (integer dot products)
                         if m == 1, [.q4Row, .q4Group, .q4_0].contains(type) {
                             let t8 = try measure(warmup: 2, repetitions: reps) { try q8.matvec(w, x, bias: nil, into: &y) }
