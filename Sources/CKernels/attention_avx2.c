@@ -54,7 +54,7 @@ GLMK_AVX2 static void attend_one(float *o, const float *qi, const float *k, cons
         int64_t j = 0;
         __m256 vsum = _mm256_setzero_ps();
         for (; j + 8 <= tile; j += 8) {
-            const __m256 p = glmk_exp256(_mm256_sub_ps(_mm256_load_ps(scores + j), _mm256_set1_ps(new_max)));
+            const __m256 p = glmk_exp_nonpositive256(_mm256_sub_ps(_mm256_load_ps(scores + j), _mm256_set1_ps(new_max)));
             _mm256_store_ps(scores + j, p);
             vsum = _mm256_add_ps(vsum, p);
         }

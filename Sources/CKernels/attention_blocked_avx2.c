@@ -130,12 +130,12 @@ GLMK_AVX2 static void attend_block(float *out, const float *q, const float *k, c
             new_max[v] = _mm256_max_ps(run_max[v], tile_max[v]);
             tile_sum[v] = _mm256_setzero_ps();
             // exp(-inf) on the first tile: the clamped exp gives ~1e-38, times a zero sum and zero outputs
-            correction[v] = glmk_exp256(_mm256_sub_ps(run_max[v], new_max[v]));
+            correction[v] = glmk_exp_nonpositive256(_mm256_sub_ps(run_max[v], new_max[v]));
         }
         for (int64_t j = 0; j < kt; j++) {
             for (int v = 0; v < QV; v++) {
                 const __m256 sc = _mm256_load_ps(st + j * QB + 8 * v);
-                __m256 p = glmk_exp256(_mm256_sub_ps(sc, new_max[v]));
+                __m256 p = glmk_exp_nonpositive256(_mm256_sub_ps(sc, new_max[v]));
                 p = _mm256_and_ps(p, _mm256_cmp_ps(sc, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ)); // masked: exactly 0
                 _mm256_store_ps(st + j * QB + 8 * v, p);
                 tile_sum[v] = _mm256_add_ps(tile_sum[v], p);

@@ -45,11 +45,12 @@ GLMK_AVX2_INLINE void glmk_q4_unpack32(const uint8_t *p, __m128i *first, __m128i
     *second = _mm_sub_epi8(_mm_xor_si128(_mm_unpackhi_epi8(hi, lo), eight), eight);
 }
 
-/// e^x for x in float range: Cody-Waite reduction x = n ln2 + r, a degree-6
-/// polynomial for e^r on |r| <= ln2/2 (relative error ~1e-7), 2^n built in the
-/// exponent bits. Inputs below -87.3 flush to 0, above 88.7 clamp to FLT_MAX-ish.
-GLMK_AVX2_INLINE __m256 glmk_exp256(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33f)), _mm256_set1_ps(88.72f));
+/// e^x for x <= 0 (all softmax and GeLU need): Cody-Waite reduction
+/// x = n ln2 + r, a degree-6 polynomial for e^r on |r| <= ln2/2 (relative error
+/// ~1e-7), 2^n built in the exponent bits (n in [-126, 0], one field). Inputs
+/// below -87.3 flush to ~1e-38.
+GLMK_AVX2_INLINE __m256 glmk_exp_nonpositive256(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33f));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -61,27 +62,29 @@ GLMK_AVX2_INLINE __m256 glmk_exp256(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    // n in [-126, 128]: split 2^n in two factors so n = 128 does not overflow the exponent field
-    const __m256i ni = _mm256_cvtps_epi32(n);
-    const __m256i half = _mm256_srai_epi32(ni, 1);
-    const __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
-    const __m256 f2 = _mm256_castsi256_ps(
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+/// 1 / x from the 12-bit hardware estimate and one Newton step (relative error
+/// ~1e-7): three pipelined operations where vdivps is one slow one.
+GLMK_AVX2_INLINE __m256 glmk_reciprocal256(__m256 x) {
+    const __m256 r = _mm256_rcp_ps(x);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
 }
 
 /// erf(x), Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7), odd symmetry.
 GLMK_AVX2_INLINE __m256 glmk_erf256(__m256 x) {
     const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
     const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), a, _mm256_set1_ps(1.0f)));
+    const __m256 t = glmk_reciprocal256(_mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), a, _mm256_set1_ps(1.0f)));
     __m256 p = _mm256_set1_ps(1.061405429f);
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
     p = _mm256_mul_ps(p, t);
-    const __m256 e = glmk_exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a)));
+    const __m256 e = glmk_exp_nonpositive256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a)));
     const __m256 y = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
     return _mm256_or_ps(y, sign);
 }
@@ -90,8 +93,8 @@ GLMK_AVX2_INLINE __m256 glmk_erf256(__m256 x) {
 GLMK_AVX2_INLINE __m256 glmk_tanh256(__m256 x) {
     const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
     const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    const __m256 e = glmk_exp256(_mm256_mul_ps(a, _mm256_set1_ps(-2.0f)));
-    const __m256 y = _mm256_div_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), e), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    const __m256 e = glmk_exp_nonpositive256(_mm256_mul_ps(a, _mm256_set1_ps(-2.0f)));
+    const __m256 y = _mm256_mul_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), e), glmk_reciprocal256(_mm256_add_ps(_mm256_set1_ps(1.0f), e)));
     return _mm256_or_ps(y, sign);
 }
 
