@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 #include "simd_avx2.h"
+#include <stdlib.h>
 
 #if GLMK_X86
 
@@ -240,10 +241,9 @@ glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, con
 
 enum { MR = 6, NR = 16, KC_MAX = 512 };
 
-/// C (mr, 16) += X (mr, kc) @ P (kc, 16). mr is a literal at every call site, so
-/// the loops unroll and the 12 accumulators stay in registers.
-GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *x, int64_t x_stride,
-                                  const float *panel, float *c, int64_t c_stride) {
+/// C (mr, 16) += X (mr, kc) @ P (kc, 16), X packed as (kc, 6). mr is a literal at
+/// every call site, so the loops unroll and the 12 accumulators stay in registers.
+GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *xp, const float *panel, float *c, int64_t c_stride) {
     __m256 acc[MR][2];
     for (int i = 0; i < mr; i++) {
         acc[i][0] = _mm256_loadu_ps(c + i * c_stride);
@@ -253,7 +253,7 @@ GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *x, int64_t x_
         const __m256 b0 = _mm256_load_ps(panel + k * NR);
         const __m256 b1 = _mm256_load_ps(panel + k * NR + 8);
         for (int i = 0; i < mr; i++) {
-            const __m256 a = _mm256_broadcast_ss(x + i * x_stride + k);
+            const __m256 a = _mm256_broadcast_ss(xp + k * MR + i);
             acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
         }
@@ -264,52 +264,58 @@ GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *x, int64_t x_
     }
 }
 
-GLMK_AVX2 static void tile(int mr, int64_t kc, const float *x, int64_t x_stride, const float *panel, float *c,
-                           int64_t c_stride) {
+GLMK_AVX2 static void tile(int mr, int64_t kc, const float *xp, const float *panel, float *c, int64_t c_stride) {
     switch (mr) {
-    case 6: tile_kernel(6, kc, x, x_stride, panel, c, c_stride); break;
-    case 5: tile_kernel(5, kc, x, x_stride, panel, c, c_stride); break;
-    case 4: tile_kernel(4, kc, x, x_stride, panel, c, c_stride); break;
-    case 3: tile_kernel(3, kc, x, x_stride, panel, c, c_stride); break;
-    case 2: tile_kernel(2, kc, x, x_stride, panel, c, c_stride); break;
-    default: tile_kernel(1, kc, x, x_stride, panel, c, c_stride); break;
+    case 6: tile_kernel(6, kc, xp, panel, c, c_stride); break;
+    case 5: tile_kernel(5, kc, xp, panel, c, c_stride); break;
+    case 4: tile_kernel(4, kc, xp, panel, c, c_stride); break;
+    case 3: tile_kernel(3, kc, xp, panel, c, c_stride); break;
+    case 2: tile_kernel(2, kc, xp, panel, c, c_stride); break;
+    default: tile_kernel(1, kc, xp, panel, c, c_stride); break;
     }
 }
 
-/// Y[:, n0 : n0 + nr] for all m tokens: the panel's rows are dequantized one K-block
-/// at a time into (kc, 16) and every 6-token tile runs over it.
-GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
-                                   int64_t x_stride, int64_t m, const float *bias, int64_t n0, int64_t kc_max) {
+/// X[t0 .. t0 + 5, k0 .. k0 + kc) as (kc, 6): the tile kernel's broadcasts read 24
+/// contiguous bytes per k instead of 6 rows k floats apart (a multiple of 4 KB at
+/// GLM-130B's widths, so all six fell in one L1 set). Rows past m are zero.
+GLMK_AVX2 static void pack_tile(float *xp, const float *x, int64_t x_stride, int64_t m, int64_t t0, int64_t k0, int64_t kc) {
+    for (int i = 0; i < MR; i++) {
+        const float *row = x + (t0 + i) * x_stride + k0;
+        if (t0 + i < m)
+            for (int64_t k = 0; k < kc; k++) xp[k * MR + i] = row[k];
+        else
+            for (int64_t k = 0; k < kc; k++) xp[k * MR + i] = 0.0f;
+    }
+}
+
+/// Y[:, n0 : n0 + nr] += X[:, k0 : k0 + kc] W[n0 : n0 + nr, k0 : k0 + kc]^T for all m
+/// tokens: the panel's rows are dequantized into (kc, 16) and every 6-token tile of
+/// the packed X runs over it.
+GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix *w, const float *xp, int64_t m,
+                                   int64_t n0, int64_t k0, int64_t kc) {
     const int64_t nr = w->rows - n0 < NR ? w->rows - n0 : NR;
     float rows[NR][KC_MAX] __attribute__((aligned(32)));
     float panel[KC_MAX * NR] __attribute__((aligned(32)));
     float edge[MR * NR]; // a tile's outputs when the panel has fewer than 16 rows
+    for (int64_t j = 0; j < NR; j++) {
+        if (j < nr) glmk_dequantize_row_avx2(rows[j], w, n0 + j, k0, kc);
+        else memset(rows[j], 0, (size_t)kc * sizeof(float));
+    }
+    for (int64_t k = 0; k < kc; k++)
+        for (int64_t j = 0; j < NR; j++) panel[k * NR + j] = rows[j][k];
 
-    for (int64_t t = 0; t < m; t++)
-        for (int64_t j = 0; j < nr; j++) y[t * y_stride + n0 + j] = bias ? bias[n0 + j] : 0.0f;
-
-    for (int64_t k0 = 0; k0 < w->cols; k0 += kc_max) {
-        const int64_t kc = w->cols - k0 < kc_max ? w->cols - k0 : kc_max;
-        for (int64_t j = 0; j < NR; j++) {
-            if (j < nr) glmk_dequantize_row_avx2(rows[j], w, n0 + j, k0, kc);
-            else memset(rows[j], 0, (size_t)kc * sizeof(float));
-        }
-        for (int64_t k = 0; k < kc; k++)
-            for (int64_t j = 0; j < NR; j++) panel[k * NR + j] = rows[j][k];
-
-        for (int64_t t = 0; t < m; t += MR) {
-            const int mr = (int)(m - t < MR ? m - t : MR);
-            const float *xt = x + t * x_stride + k0;
-            float *yt = y + t * y_stride + n0;
-            if (nr == NR) {
-                tile(mr, kc, xt, x_stride, panel, yt, y_stride);
-            } else {
-                for (int i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < NR; j++) edge[i * NR + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
-                tile(mr, kc, xt, x_stride, panel, edge, NR);
-                for (int i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * NR + j];
-            }
+    for (int64_t t = 0; t < m; t += MR) {
+        const int mr = (int)(m - t < MR ? m - t : MR);
+        const float *xt = xp + (t / MR) * kc * MR;
+        float *yt = y + t * y_stride + n0;
+        if (nr == NR) {
+            tile(mr, kc, xt, panel, yt, y_stride);
+        } else {
+            for (int i = 0; i < mr; i++)
+                for (int64_t j = 0; j < NR; j++) edge[i * NR + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
+            tile(mr, kc, xt, panel, edge, NR);
+            for (int i = 0; i < mr; i++)
+                for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * NR + j];
         }
     }
 }
@@ -319,11 +325,26 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
     const glmk_status status = glmk_check_product(y, w, x);
     if (status != GLMK_OK) return status;
     if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;
-    int64_t kc = glmk_matmul_kc();
-    kc = kc > KC_MAX ? KC_MAX : kc;
-    const int64_t panels = (w->rows + NR - 1) / NR;
-#pragma omp parallel for schedule(static) if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
-    for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, x, x_stride, m, bias, p * NR, kc);
+    int64_t kc_max = glmk_matmul_kc();
+    kc_max = kc_max > KC_MAX ? KC_MAX : kc_max;
+    const int64_t panels = (w->rows + NR - 1) / NR, tiles = (m + MR - 1) / MR;
+    // X's K-block packed once and shared by all threads' panels (tiles x kc x 6 floats)
+    float *xp = aligned_alloc(64, (size_t)(tiles * MR * kc_max) * sizeof(float));
+    if (!xp) return GLMK_ERR_SYSTEM;
+#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
+    {
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < m; t++)
+            for (int64_t n = 0; n < w->rows; n++) y[t * y_stride + n] = bias ? bias[n] : 0.0f;
+        for (int64_t k0 = 0; k0 < w->cols; k0 += kc_max) {
+            const int64_t kc = w->cols - k0 < kc_max ? w->cols - k0 : kc_max;
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < tiles; t++) pack_tile(xp + t * kc * MR, x, x_stride, m, t * MR, k0, kc);
+#pragma omp for schedule(static)
+            for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, xp, m, p * NR, k0, kc);
+        }
+    }
+    free(xp);
     return GLMK_OK;
 }
 
