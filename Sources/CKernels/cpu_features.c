@@ -66,6 +66,7 @@ static const glmk_kernels kernels_scalar = {
     .eltwise = glmk_eltwise_scalar,
     .matvec_q8 = glmk_matvec_q8_scalar,
     .matvec_q16 = glmk_matvec_q16_scalar,
+    .matmul_q8 = glmk_matmul_q8_scalar,
 };
 
 #if GLMK_X86
@@ -83,6 +84,7 @@ static const glmk_kernels kernels_avx2 = {
     .eltwise = glmk_eltwise_avx2,
     .matvec_q8 = glmk_matvec_q8_avx2,
     .matvec_q16 = glmk_matvec_q16_avx2,
+    .matmul_q8 = glmk_matmul_q8_avx2,
 };
 #endif
 

@@ -5,8 +5,8 @@
 internal import CKernels
 
 /// The precision activations enter the weight products with.
-/// Only the decode mat-vecs of quantized weights change; mat-mats (prefill) and
-/// f32/f16 weights always take FP32 activations.
+/// Decode mat-vecs of quantized weights take q16 or q8; prefill mat-mats take q8
+/// (INT4, AVX-512 VNNI) or FP32; f32/f16 weights always take FP32 activations.
 public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// FP32 activations everywhere (GLM-130B's own choice: its activations carry outliers).
     case f32
@@ -16,8 +16,9 @@ public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// the greedy tokens stay unchanged and the logits move a tenth as much as
     /// the model authors' own fp16 run moves them (RuntimeTests).
     case q16
-    /// INT4 mat-vecs take activations quantized to 8 bits per 32-block: the fastest
-    /// path, but it changes some greedy tokens of the golden models (opt-in).
+    /// INT4 mat-vecs and mat-mats take activations quantized to 8 bits per 32-block:
+    /// the fastest path (the mat-mat where the CPU has AVX-512 VNNI), but it changes
+    /// some greedy tokens of the golden models (opt-in).
     case q8
 
     /// What the runtime uses unless told otherwise.
@@ -46,6 +47,9 @@ public struct Kernels: Sendable {
     }
 
     private var table: glmk_kernels { glmk_kernels_for(isa.cValue)!.pointee }
+
+    /// Whether q8 prefill mat-mats have their fast kernel on this CPU (AVX-512 VNNI).
+    public static var hasFastInt8MatMul: Bool { glmk_matmul_q8_fast_available() != 0 }
 
     // MARK: - Products
 
@@ -143,6 +147,7 @@ public struct Kernels: Sendable {
         try KernelError.require(y.count, exactly: m * w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
         if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
+        if activations == .q8, activations.applies(to: w), try matmulQ8(w, x, tokens: m, bias: bias, into: &y) { return }
         let fn = table.matmul!
         let status = w.withDescriptor { desc in
             x.withUnsafeBufferPointer { xp in
@@ -154,6 +159,51 @@ public struct Kernels: Sendable {
             }
         }
         try KernelError.check(status, op, "\(m) tokens, \(w.rows)x\(w.cols)")
+    }
+
+    /// Y = X W^T + b for an INT4 W with each token's x quantized to 8 bits per 32-block
+    /// (integer dot products). Returns false, computing nothing, where this CPU has no
+    /// fast int8 mat-mat (it needs AVX-512 VNNI): the caller then runs the FP32 one.
+    public func matmulQ8(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws -> Bool {
+        let op = "matmul_q8.\(w.type.rawValue)"
+        try KernelError.require(x.count, exactly: m * w.cols, op, "x")
+        try KernelError.require(y.count, exactly: m * w.rows, op, "y")
+        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        let blocks = (w.cols + 31) / 32
+        var xq = [Int8](repeating: 0, count: m * w.cols)
+        var scales = [Float](repeating: 0, count: m * blocks), sums = [Int32](repeating: 0, count: m * blocks)
+        let quantized = xq.withUnsafeMutableBufferPointer { q in
+            scales.withUnsafeMutableBufferPointer { s in
+                sums.withUnsafeMutableBufferPointer { u in
+                    x.withUnsafeBufferPointer { xp in
+                        var status = GLMK_OK
+                        for t in 0..<m where status == GLMK_OK {
+                            status = glmk_quantize_activations(q.baseAddress! + t * w.cols, s.baseAddress! + t * blocks,
+                                                               u.baseAddress! + t * blocks, xp.baseAddress! + t * w.cols, Int64(w.cols))
+                        }
+                        return status
+                    }
+                }
+            }
+        }
+        try KernelError.check(quantized, op, "quantizing \(m) x \(w.cols) activations")
+        let fn = table.matmul_q8!
+        let status = w.withDescriptor { desc in
+            xq.withUnsafeBufferPointer { q in
+                scales.withUnsafeBufferPointer { s in
+                    sums.withUnsafeBufferPointer { u in
+                        y.withUnsafeMutableBufferPointer { yp in
+                            withOptionalPointer(bias) {
+                                fn(yp.baseAddress, Int64(w.rows), desc, q.baseAddress, s.baseAddress, u.baseAddress, Int64(m), $0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if status == GLMK_ERR_UNSUPPORTED, isa != .scalar { return false } // the type was checked by applies(to:)
+        try KernelError.check(status, op, "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
+        return true
     }
 
     /// All of W as FP32 (rows, cols).

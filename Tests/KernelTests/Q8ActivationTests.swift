@@ -55,4 +55,34 @@ struct Q8ActivationTests {
         let f16 = try WeightMatrix.quantize([Float](repeating: 1, count: 4 * 64), rows: 4, cols: 64, as: .f16)
         #expect(throws: KernelError.self) { try q8.matvecQ8(f16, [Float](repeating: 1, count: 64), bias: nil, into: &y) }
     }
+
+    @Test("the q8 mat-mat (prefill) equals the token-by-token reference on odd and round shapes")
+    func q8Matmul_matchesReference() throws {
+        let scalar = try Kernels(isa: .scalar, activations: .q8)
+        for isa in simdSets {
+            let simd = try Kernels(isa: isa, activations: .q8)
+            for (type, group) in q4Types {
+                let blockOnly = type == .q4_0 || group == 128
+                for cols in blockOnly ? [128, 544, 1056] : [33, 100, 544, 1056] { // 1056: three K-blocks of 512
+                    for (m, rows) in [(2, 5), (7, 16), (13, 33)] {
+                        var rng = SeededGenerator(seed: UInt64(m * 7 + rows * 131 + cols))
+                        let w = try WeightMatrix.quantize(rng.normals(rows * cols), rows: rows, cols: cols, as: type, group: group)
+                        let x = rng.normals(m * cols), bias = rng.normals(rows)
+                        var a = [Float](repeating: 0, count: m * rows), b = a
+                        #expect(try scalar.matmulQ8(w, x, tokens: m, bias: bias, into: &a))
+                        let ran = try simd.matmulQ8(w, x, tokens: m, bias: bias, into: &b)
+                        #expect(ran == Kernels.hasFastInt8MatMul, "the fast kernel runs exactly where the CPU has it")
+                        guard ran else { return } // no AVX-512 VNNI here: the runtime keeps the FP32 mat-mat
+                        let dense = try Kernels(isa: .scalar).dequantize(w)
+                        for t in 0..<m {
+                            let row = Array(x[(t * cols)..<((t + 1) * cols)])
+                            let error = normalisedError(Array(b[(t * rows)..<((t + 1) * rows)]), Array(a[(t * rows)..<((t + 1) * rows)]),
+                                                        dense: dense, x: row, rows: rows, cols: cols)
+                            #expect(error <= Tolerance.fp32Kernel, "\(isa) \(type) g\(group) m\(m) \(rows)x\(cols) token \(t): \(error)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -176,6 +176,9 @@ glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, 
 glmk_status glmk_quantize_activations_q16(int16_t *xq, float *scales, int32_t *sums, const float *x, int64_t k,
                                           glmk_type weights);
 
+/// 1 when the AVX2 table's matmul_q8 has its fast kernel here (AVX-512 VNNI + VL).
+int glmk_matmul_q8_fast_available(void);
+
 /// RoPE inverse frequencies for a rotary dimension, rounded to fp16 as the
 /// reference code does: inv_freq[i] = fp16(1 / base^(2i / rot_dim)). out (rot_dim / 2).
 glmk_status glmk_rope_inv_freq(float *out, int64_t rot_dim, float base);
@@ -231,6 +234,12 @@ typedef struct {
     /// (group % 32 == 0) and q8_0; other types are UNSUPPORTED.
     glmk_status (*matvec_q16)(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                               const int32_t *x_sums, const float *bias);
+    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias with X quantized per token to 8-bit blocks
+    /// (glmk_quantize_activations on each row: xq (m, k), scales and sums (m, ceil(k / 32))):
+    /// the prefill twin of matvec_q8, INT4 types as there. The AVX2 table's kernel needs
+    /// AVX-512 VNNI (vpdpbusd) and returns UNSUPPORTED without it; callers fall back to matmul.
+    glmk_status (*matmul_q8)(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
+                             const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias);
     /// One element-wise step over strided rows (out may alias a); b unused by the GeLUs.
     glmk_status (*eltwise)(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                            const glmk_eltwise_shape *shape);

@@ -1,0 +1,258 @@
+/*
+ * matmul_q8.c — INT4 mat-mat (prefill) with activations quantized to 8 bits per
+ * 32-block (glmk_quantize_activations, one row per token) and integer dot
+ * products: Y[t, n] = sum_b s_w(n, b) s_x(t, b) sum_{k in b} q_w(n, k) q_x(t, k).
+ *
+ * The fast kernel needs AVX-512 VNNI with VL (vpdpbusd on 256-bit registers:
+ * 32 multiply-accumulates in one instruction, and 32 vector registers). With
+ * AVX2 alone an int8 dot costs vpmaddubsw + vpmaddwd + vpaddd, and with a float
+ * step per 32-block for the activation scales that is no faster than the FP32
+ * GEMM, so there the kernel reports UNSUPPORTED and the runtime keeps FP32.
+ *
+ * Layout: per 16-row weight panel and K-block, weights become bytes u = q + 8
+ * as (k/4, 16 rows, 4): one 32-byte load is 8 rows x 4 columns, vpdpbusd's
+ * unsigned operand. Each token's 4 bytes of x are broadcast as the signed
+ * operand. A 6-token x 16-row tile keeps 12 int32 accumulators for the current
+ * block and 12 float accumulators; per block the int32 sums lose the zero point
+ * (8 x the block's activation sum), become float, and are scaled by
+ * s_x(t, b) s_w(n, b).
+ */
+#include "internal.h"
+#include "simd_avx2.h"
+#include <stdlib.h>
+
+glmk_status glmk_check_matmul_q8(const float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
+                                 const float *x_scales, const int32_t *x_sums, int64_t m) {
+    if (m <= 0 || y_stride < w->rows) return GLMK_ERR_INVALID_ARGUMENT;
+    return glmk_check_matvec_q8(y, w, xq, x_scales, x_sums);
+}
+
+/// The reference: the 8-bit-activation mat-vec, token by token.
+glmk_status glmk_matmul_q8_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
+                                  const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias) {
+    const glmk_status status = glmk_check_matmul_q8(y, y_stride, w, xq, x_scales, x_sums, m);
+    if (status != GLMK_OK) return status;
+    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
+    for (int64_t t = 0; t < m; t++) {
+        const glmk_status s = glmk_matvec_q8_scalar(y + t * y_stride, w, xq + t * w->cols, x_scales + t * blocks,
+                                                    x_sums + t * blocks, bias);
+        if (s != GLMK_OK) return s;
+    }
+    return GLMK_OK;
+}
+
+int glmk_matmul_q8_fast_available(void) {
+#if !GLMK_X86
+    return 0;
+#else
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512f") && glmk_isa_supported(GLMK_ISA_AVX2);
+#endif
+}
+
+#if GLMK_X86
+
+#define GLMK_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+#define GLMK_VNNI_INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
+enum { Q8_MR = 6, Q8_NR = 16, Q8_KC = 512, Q8_BLOCKS = Q8_KC / GLMK_QK };
+
+
+/// Weight (row, k) as u = q + 8 in [0, 15] (GLM's signed nibbles, or Q4_0's offset ones).
+static inline uint8_t weight_u(const glmk_matrix *w, const uint8_t *r, int64_t k) {
+    if (w->type == GLMK_TYPE_Q4_0) {
+        const glmk_block_q4_0 *b = (const glmk_block_q4_0 *)r + k / GLMK_QK;
+        const int j = (int)(k % GLMK_QK);
+        return j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4);
+    }
+    return (uint8_t)(glmk_q4_at(r, k) + 8);
+}
+
+/// Row `row`'s weights k0 .. k0 + kc - 1 as bytes u = q + 8 (columns past the
+/// matrix: 8, a zero weight), 32 at a time from 16 bytes of nibbles.
+GLMK_AVX2 static void unpack_row_u8(uint8_t *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t kc) {
+    const uint8_t *r = glmk_row_ptr(w, row);
+    const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    int64_t k = 0;
+    for (; k + GLMK_QK <= kc && k0 + k + GLMK_QK <= w->cols; k += GLMK_QK) {
+        __m128i first, second;
+        if (w->type == GLMK_TYPE_Q4_0) {
+            const __m128i bytes = _mm_loadu_si128((const __m128i *)((const glmk_block_q4_0 *)r)[(k0 + k) / GLMK_QK].qs);
+            first = _mm_and_si128(bytes, mask);                       // elements 0..15
+            second = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);   // elements 16..31
+        } else {
+            // GLM: byte j holds column 2j (high nibble) and 2j + 1; nibble ^ 8 = q + 8
+            const __m128i bytes = _mm_loadu_si128((const __m128i *)(r + (k0 + k) / 2));
+            const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+            first = _mm_xor_si128(_mm_unpacklo_epi8(hi, lo), eight);
+            second = _mm_xor_si128(_mm_unpackhi_epi8(hi, lo), eight);
+        }
+        _mm_storeu_si128((__m128i *)(out + k), first);
+        _mm_storeu_si128((__m128i *)(out + k + 16), second);
+    }
+    for (; k < kc; k++) out[k] = k0 + k < w->cols ? weight_u(w, r, k0 + k) : 8;
+}
+
+/// Panel rows n0 .. n0 + 15 (rows past the matrix are zero), columns k0 .. k0 + kc:
+/// bytes (kc/4, 16, 4) and scales (kc/32, 16).
+GLMK_AVX2 static void pack_panel(uint8_t *bytes, float *scales, const glmk_matrix *w, int64_t n0, int64_t k0, int64_t kc) {
+    uint8_t row_bytes[Q8_KC] __attribute__((aligned(32)));
+    const int64_t per_row = glmk_scales_per_row(w->type, w->cols, w->group);
+    for (int64_t j = 0; j < Q8_NR; j++) {
+        const int64_t row = n0 + j;
+        if (row < w->rows) unpack_row_u8(row_bytes, w, row, k0, kc);
+        else memset(row_bytes, 8, (size_t)kc);
+        // 4-byte groups to their (k/4, row) slots
+        for (int64_t k4 = 0; k4 < kc / 4; k4++) memcpy(bytes + (k4 * Q8_NR + j) * 4, row_bytes + k4 * 4, 4);
+        for (int64_t b = 0; b * GLMK_QK < kc; b++) {
+            const int64_t col = k0 + b * GLMK_QK;
+            float scale = 0.0f;
+            if (row < w->rows && col < w->cols)
+                scale = w->type == GLMK_TYPE_Q4_0 ? glmk_half(((const glmk_block_q4_0 *)glmk_row_ptr(w, row))[col / GLMK_QK].d)
+                                                  : glmk_half(w->scales[row * per_row + col / w->group]);
+            scales[b * Q8_NR + j] = scale;
+        }
+    }
+}
+
+/// C (mr, 16) += the tile's products over kc columns (a multiple of 32).
+/// xp: (kc/4, 6) int32 (4 bytes of x per token), xs / xsum: (kc/32, 6).
+GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
+                                     const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
+    __m256 acc[Q8_MR][2];
+    for (int i = 0; i < mr; i++) {
+        acc[i][0] = _mm256_loadu_ps(c + i * c_stride);
+        acc[i][1] = _mm256_loadu_ps(c + i * c_stride + 8);
+    }
+    for (int64_t b = 0; b < kc / GLMK_QK; b++) {
+        __m256i dot[Q8_MR][2];
+        for (int i = 0; i < mr; i++) dot[i][0] = dot[i][1] = _mm256_setzero_si256();
+        for (int64_t s = 0; s < GLMK_QK / 4; s++) {
+            const int64_t k4 = b * (GLMK_QK / 4) + s;
+            const __m256i w0 = _mm256_load_si256((const __m256i *)(panel + k4 * Q8_NR * 4));
+            const __m256i w1 = _mm256_load_si256((const __m256i *)(panel + k4 * Q8_NR * 4 + 32));
+            for (int i = 0; i < mr; i++) {
+                const __m256i x = _mm256_set1_epi32(xp[k4 * Q8_MR + i]);
+                dot[i][0] = _mm256_dpbusd_epi32(dot[i][0], w0, x);
+                dot[i][1] = _mm256_dpbusd_epi32(dot[i][1], w1, x);
+            }
+        }
+        const __m256 sw0 = _mm256_load_ps(pscales + b * Q8_NR), sw1 = _mm256_load_ps(pscales + b * Q8_NR + 8);
+        for (int i = 0; i < mr; i++) {
+            const __m256i zero_point = _mm256_set1_epi32(8 * xsum[b * Q8_MR + i]);
+            const __m256 sx = _mm256_set1_ps(xs[b * Q8_MR + i]);
+            acc[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][0], zero_point)), _mm256_mul_ps(sx, sw0), acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][1], zero_point)), _mm256_mul_ps(sx, sw1), acc[i][1]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_ps(c + i * c_stride, acc[i][0]);
+        _mm256_storeu_ps(c + i * c_stride + 8, acc[i][1]);
+    }
+}
+
+GLMK_VNNI static void q8_tile(int mr, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
+                              const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
+    switch (mr) {
+    case 6: q8_tile_kernel(6, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    case 5: q8_tile_kernel(5, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    case 4: q8_tile_kernel(4, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    case 3: q8_tile_kernel(3, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    case 2: q8_tile_kernel(2, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    default: q8_tile_kernel(1, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    }
+}
+
+/// The quantized X, packed per 6-token tile for the whole width: the 4-byte groups
+/// as (cols/4, 6) int32, scales and sums as (blocks, 6). Tokens past m and columns
+/// past k are zero (a zero activation adds nothing, whatever the weight).
+typedef struct {
+    int32_t *groups;
+    float *scales;
+    int32_t *sums;
+    int64_t cols4, blocks; // padded to whole blocks
+} packed_x;
+
+static void pack_x_tile(const packed_x *p, int64_t t, const int8_t *xq, const float *x_scales, const int32_t *x_sums,
+                        int64_t m, int64_t k) {
+    const int64_t kb = (k + GLMK_QK - 1) / GLMK_QK;
+    int32_t *g = p->groups + t * p->cols4 * Q8_MR;
+    for (int i = 0; i < Q8_MR; i++) {
+        const int64_t token = t * Q8_MR + i;
+        for (int64_t c4 = 0; c4 < p->cols4; c4++) {
+            uint8_t bytes[4] = {0, 0, 0, 0};
+            for (int j = 0; j < 4; j++) {
+                const int64_t col = c4 * 4 + j;
+                if (token < m && col < k) bytes[j] = (uint8_t)xq[token * k + col];
+            }
+            memcpy(&g[c4 * Q8_MR + i], bytes, 4);
+        }
+        for (int64_t b = 0; b < p->blocks; b++) {
+            const int inside = token < m && b < kb;
+            p->scales[(t * p->blocks + b) * Q8_MR + i] = inside ? x_scales[token * kb + b] : 0.0f;
+            p->sums[(t * p->blocks + b) * Q8_MR + i] = inside ? x_sums[token * kb + b] : 0;
+        }
+    }
+}
+
+GLMK_VNNI static void q8_panel(float *y, int64_t y_stride, const glmk_matrix *w, const packed_x *px, int64_t m,
+                               int64_t n0) {
+    const int64_t nr = w->rows - n0 < Q8_NR ? w->rows - n0 : Q8_NR;
+    uint8_t panel[Q8_KC / 4 * Q8_NR * 4] __attribute__((aligned(32)));
+    float pscales[Q8_BLOCKS * Q8_NR] __attribute__((aligned(32)));
+    float edge[Q8_MR * Q8_NR];
+    const int64_t width = px->blocks * GLMK_QK;
+    for (int64_t k0 = 0; k0 < width; k0 += Q8_KC) {
+        const int64_t kc = width - k0 < Q8_KC ? width - k0 : Q8_KC;
+        pack_panel(panel, pscales, w, n0, k0, kc);
+        for (int64_t t = 0; t < m; t += Q8_MR) {
+            const int mr = (int)(m - t < Q8_MR ? m - t : Q8_MR);
+            const int64_t tile = t / Q8_MR;
+            const int32_t *xp = px->groups + tile * px->cols4 * Q8_MR + (k0 / 4) * Q8_MR;
+            const float *xs = px->scales + (tile * px->blocks + k0 / GLMK_QK) * Q8_MR;
+            const int32_t *xsum = px->sums + (tile * px->blocks + k0 / GLMK_QK) * Q8_MR;
+            float *yt = y + t * y_stride + n0;
+            if (nr == Q8_NR) {
+                q8_tile(mr, kc, xp, xs, xsum, panel, pscales, yt, y_stride);
+            } else {
+                for (int i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < Q8_NR; j++) edge[i * Q8_NR + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
+                q8_tile(mr, kc, xp, xs, xsum, panel, pscales, edge, Q8_NR);
+                for (int i = 0; i < mr; i++)
+                    for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * Q8_NR + j];
+            }
+        }
+    }
+}
+
+glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
+                                const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias) {
+    const glmk_status status = glmk_check_matmul_q8(y, y_stride, w, xq, x_scales, x_sums, m);
+    if (status != GLMK_OK) return status;
+    if (!glmk_matmul_q8_fast_available()) return GLMK_ERR_UNSUPPORTED;
+    const int64_t tiles = (m + Q8_MR - 1) / Q8_MR, panels = (w->rows + Q8_NR - 1) / Q8_NR;
+    packed_x px = {.blocks = (w->cols + GLMK_QK - 1) / GLMK_QK};
+    px.cols4 = px.blocks * GLMK_QK / 4;
+    px.groups = aligned_alloc(64, (size_t)(tiles * px.cols4 * Q8_MR) * sizeof(int32_t) + 64);
+    px.scales = malloc((size_t)(tiles * px.blocks * Q8_MR) * sizeof(float));
+    px.sums = malloc((size_t)(tiles * px.blocks * Q8_MR) * sizeof(int32_t));
+    if (!px.groups || !px.scales || !px.sums) {
+        free(px.groups), free(px.scales), free(px.sums);
+        return GLMK_ERR_SYSTEM;
+    }
+#pragma omp parallel if (m * w->rows * w->cols >= 65536)
+    {
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tiles; t++) pack_x_tile(&px, t, xq, x_scales, x_sums, m, w->cols);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < m; t++)
+            for (int64_t n = 0; n < w->rows; n++) y[t * y_stride + n] = bias ? bias[n] : 0.0f;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < panels; p++) q8_panel(y, y_stride, w, &px, m, p * Q8_NR);
+    }
+    free(px.groups), free(px.scales), free(px.sums);
+    return GLMK_OK;
+}
+
+#endif
