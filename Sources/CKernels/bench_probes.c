@@ -3,8 +3,9 @@
  * fast random weight data for benchmark matrices:
  *  - read bandwidth: a STREAM-like sum over a buffer far larger than the LLC;
  *  - FP32 FMA peak: independent FMA chains, no memory traffic;
- *  - int8 dot peak: vpmaddubsw + vpmaddwd + vpaddd chains (what an int8 GEMM
- *    inner loop issues per 32 multiply-accumulates).
+ *  - int8 dot peak: vpdpbusd chains where the CPU has AVX-512 VNNI (what the
+ *    int8 mat-mat issues), else vpmaddubsw + vpmaddwd + vpaddd chains (what an
+ *    AVX2 int8 inner loop issues per 32 multiply-accumulates).
  * Each has a scalar twin so the bench runs (slowly) without AVX2.
  */
 #include "internal.h"
@@ -117,6 +118,8 @@ double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out) {
 
 // MARK: - int8 dot peak
 
+enum { VNNI_CHAINS = 12 };
+
 #if GLMK_X86
 /// Per chain and iteration: vpmaddubsw (32 u8 x s8 products, pairwise summed),
 /// vpmaddwd with ones (to 8 int32), vpaddd into the accumulator: 32 MACs.
@@ -144,6 +147,27 @@ GLMK_AVX2 static int32_t int8_avx2(int64_t iterations) {
     for (int i = 1; i < INT8_CHAINS; i++) s = _mm256_add_epi32(s, acc[i]);
     return _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
 }
+
+/// Where the int8 mat-mat runs vpdpbusd (AVX-512 VNNI on 256-bit registers), the
+/// peak is that instruction's: 32 MACs each, 12 chains (VL gives 32 registers).
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static int32_t int8_vnni(int64_t iterations) {
+    __m256i acc[VNNI_CHAINS];
+    __m256i a[VNNI_CHAINS];
+    for (int i = 0; i < VNNI_CHAINS; i++) {
+        acc[i] = _mm256_setzero_si256();
+        a[i] = _mm256_set1_epi8((char)(i + 1));
+    }
+    const __m256i b = _mm256_set1_epi8(3);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < VNNI_CHAINS; i++) {
+            __asm__ volatile("" : "+v"(a[i])); // as above: keeps the products in the loop
+            acc[i] = _mm256_dpbusd_epi32(acc[i], a[i], b);
+        }
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < VNNI_CHAINS; i++) s = _mm256_add_epi32(s, acc[i]);
+    return _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
+}
 #endif
 
 static int32_t int8_scalar(int64_t iterations) {
@@ -158,18 +182,20 @@ static int32_t int8_scalar(int64_t iterations) {
 static double int8_scalar_loop(int64_t n) { return int8_scalar(n); }
 #if GLMK_X86
 static double int8_avx2_loop(int64_t n) { return int8_avx2(n); }
+static double int8_vnni_loop(int64_t n) { return int8_vnni(n); }
 #endif
 
 double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
     int threads_used = 1;
+    const int vnni = isa == GLMK_ISA_AVX2 && glmk_matmul_q8_fast_available();
 #if GLMK_X86
-    const probe_loop loop = isa == GLMK_ISA_AVX2 ? int8_avx2_loop : int8_scalar_loop;
+    const probe_loop loop = vnni ? int8_vnni_loop : isa == GLMK_ISA_AVX2 ? int8_avx2_loop : int8_scalar_loop;
 #else
     const probe_loop loop = int8_scalar_loop;
 #endif
     const double total = on_all_threads(loop, iterations, &threads_used);
-    // per iteration: AVX2 6 chains x 32 multiply-accumulates; scalar 8 chains x 2; 2 ops each
-    const int64_t macs = isa == GLMK_ISA_AVX2 ? 6 * 32 : 8 * 2;
+    // per iteration: VNNI 12 chains x 32 multiply-accumulates, AVX2 6 x 32, scalar 8 x 2; 2 ops each
+    const int64_t macs = vnni ? VNNI_CHAINS * 32 : isa == GLMK_ISA_AVX2 ? 6 * 32 : 8 * 2;
     if (ops_out) *ops_out = iterations * macs * 2 * threads_used;
     return total;
 }

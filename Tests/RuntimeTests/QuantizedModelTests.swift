@@ -127,17 +127,22 @@ struct Q8ActivationModelTests {
     /// must move much less under q8 activations than the INT4 weights moved them
     /// away from the FP32 model: at most a tenth of that nmse. A wrong nibble,
     /// scale or zero point in the q8 kernel would move them by nmse ~1.
-    @Test("q8 decode moves logits far less than INT4 weights do",
+    @Test("q8 decode and prefill move logits far less than INT4 weights do",
           arguments: ["glm-130b-tiny", "chatglm-6b-tiny"])
     func q8Decode_errorSmallAgainstWeightQuantization(arch: String) throws {
         let golden = try Golden(arch)
         let q4 = try ConvertedModels.model(arch, .q4_0), f32Model = try ConvertedModels.model(arch, .f32)
         var flips = 0, steps = 0, activationError = 0.0, weightError = 0.0
+        var promptFlips = 0, promptActivationError = 0.0, promptWeightError = 0.0
         for c in golden.cases {
             let reference = try InferenceSession(model: f32Model, capacity: 64)
             let f32 = try InferenceSession(model: q4, capacity: 64, kernels: Kernels(activations: .f32))
             let q8 = try InferenceSession(model: q4, capacity: 64, kernels: Kernels(activations: .q8))
-            for session in [reference, f32, q8] { _ = try session.forward(c.inputIDs) }
+            // the prompt: a mat-mat per product, the int8 one under q8 where the CPU has it
+            let r0 = try reference.forward(c.inputIDs), a0 = try f32.forward(c.inputIDs), b0 = try q8.forward(c.inputIDs)
+            promptActivationError += nmse(b0, a0)
+            promptWeightError += nmse(a0, r0)
+            if argmax(a0[...]) != argmax(b0[...]) { promptFlips += 1 }
             for step in 0..<7 {
                 let token = [c.generated[step]]
                 let r = try reference.forward(token), a = try f32.forward(token), b = try q8.forward(token)
@@ -148,7 +153,12 @@ struct Q8ActivationModelTests {
             }
         }
         print("q8 activations \(arch): logit nmse \(activationError / Double(steps)) (INT4 weights: \(weightError / Double(steps))); \(flips) of \(steps) greedy decode tokens differ")
+        print("q8 activations \(arch), prompts (int8 mat-mat: \(Kernels.hasFastInt8MatMul)): logit nmse \(promptActivationError / Double(golden.cases.count)) (INT4 weights: \(promptWeightError / Double(golden.cases.count))); \(promptFlips) of \(golden.cases.count) next tokens differ")
         #expect(activationError > 0, "q8 activations changed nothing: the q8 path did not run")
+        if Kernels.hasFastInt8MatMul {
+            #expect(promptActivationError > 0, "the int8 mat-mat did not run")
+            #expect(promptActivationError <= promptWeightError / 10, "\(arch) prompts: q8 nmse \(promptActivationError) vs INT4 weights \(promptWeightError)")
+        }
         #expect(activationError <= weightError / 10, "\(arch): q8 nmse \(activationError / Double(steps)) vs INT4 weights \(weightError / Double(steps))")
     }
 }

@@ -36,7 +36,7 @@ public struct KernelFigure: Codable, Sendable {
     public let flops: Double
     public let gbps: Double
     public let gflops: Double
-    /// "bandwidth" or "fma": the limit this kernel's arithmetic intensity puts it against.
+    /// "bandwidth", "fma" or "int8" (integer-dot kernels): the limit this kernel's arithmetic intensity puts it against.
     public let limit: String
     public let fraction_of_limit: Double
 }
@@ -52,6 +52,12 @@ public struct EndToEndFigure: Codable, Sendable {
     public let tokens_per_s: Double
     /// Decode: the layers' weight bytes / measured bandwidth, over the measured time.
     public let fraction_of_bandwidth_bound: Double?
+    /// The activation precision of the products ("f32", "q16", "q8"); nil in older reports.
+    public var activations: String? = nil
+    /// Prefill: the layers' flops (2 per multiply-accumulate of the products, attention
+    /// with every key visible) per second over the FP32 FMA peak, "equivalent flops"
+    /// for integer paths; nil for decode.
+    public var fraction_of_fma_peak: Double? = nil
 }
 
 public struct Extrapolation: Codable, Sendable {

@@ -74,6 +74,7 @@ struct EndToEndBench {
             out += figures
           }
         }
+        out += try longPrefill(glm, layers: layers, threads: threadCounts.last!)
         for threads in threadCounts {
             for phase in ["prefill", "decode"] {
                 let f = out.first { $0.threads == threads && $0.phase == phase && $0.fused }!
@@ -81,6 +82,35 @@ struct EndToEndBench {
                 log(String(format: "fusion, %d thread(s), %@: fused %.2f vs unfused %.2f tokens/s: %.3fx", threads, phase,
                            f.tokens_per_s, u.tokens_per_s, f.tokens_per_s / u.tokens_per_s))
             }
+        }
+        return out
+    }
+
+    /// A 512-token prompt (32 for --quick) at all threads, fused, with FP32 activations and
+    /// with 8-bit ones (the int8 mat-mat; only where the CPU has it): tokens per second and
+    /// the layers' equivalent flops against the FP32 FMA peak.
+    func longPrefill(_ glm: GLMModel, layers: Int, threads: Int) throws -> [EndToEndFigure] {
+        try Threads.configure(count: threads)
+        let c = glm.config
+        let length = quick ? 32 : 512
+        let prompt = (0..<length).map { Int32(10 + $0 % 1000) }
+        let products = 2.0 * Double(length) * Double(c.hidden * (3 * c.hidden + c.hidden + c.ffnUpRows) + c.ffnInner * c.hidden)
+        let attention = 4.0 * Double(c.heads * c.headDim) * Double(length * length)
+        let flops = Double(layers) * (products + attention)
+        var out: [EndToEndFigure] = []
+        for precision in [ActivationPrecision.f32, .q8] where precision == .f32 || Kernels.hasFastInt8MatMul {
+            let session = try InferenceSession(model: glm, capacity: length, kernels: Kernels(activations: precision), fusion: true)
+            let t = try measure(warmup: 0, repetitions: 2) {
+                session.reset()
+                _ = try session.forward(prompt)
+            }
+            var f = EndToEndFigure(layers: layers, phase: "prefill", tokens: length, threads: threads, fused: true,
+                                   median_s: t.median, spread: t.spread, tokens_per_s: Double(length) / t.median,
+                                   fraction_of_bandwidth_bound: nil)
+            f.activations = precision.rawValue
+            f.fraction_of_fma_peak = flops / t.median / 1e9 / machine.limit(threads: threads).fma_gflops
+            log(Table.endToEndRow(f))
+            out.append(f)
         }
         return out
     }

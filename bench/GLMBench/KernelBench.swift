@@ -20,16 +20,19 @@ struct KernelBench {
     var prefill = true
     let log: (String) -> Void
 
+    /// `int8`: the figure's arithmetic runs on integer dot products, so when it is compute
+    /// bound its limit is the int8 dot peak (its flops are then int8 ops).
     func figure(op: String, type: String?, m: Int, n: Int, k: Int, shape: String? = nil, threads: Int,
-                timing: Timing, bytes: Double, flops: Double) -> KernelFigure {
+                timing: Timing, bytes: Double, flops: Double, int8: Bool = false) -> KernelFigure {
         let limits = machine.limit(threads: threads)
         let gbps = bytes / timing.median / 1e9, gflops = flops / timing.median / 1e9
-        let balance = limits.fma_gflops / limits.read_gbps // flops per byte at which both limits meet
+        let peak = int8 ? limits.int8_gops : limits.fma_gflops
+        let balance = peak / limits.read_gbps // flops per byte at which both limits meet
         let computeBound = flops / max(bytes, 1) > balance
-        let fraction = computeBound ? gflops / limits.fma_gflops : gbps / limits.read_gbps
+        let fraction = computeBound ? gflops / peak : gbps / limits.read_gbps
         let f = KernelFigure(op: op, weight_type: type, m: m, n: n, k: k, shape: shape, threads: threads, median_s: timing.median,
                              spread: timing.spread, bytes: bytes, flops: flops, gbps: gbps, gflops: gflops,
-                             limit: computeBound ? "fma" : "bandwidth", fraction_of_limit: fraction)
+                             limit: computeBound ? (int8 ? "int8" : "fma") : "bandwidth", fraction_of_limit: fraction)
         log(Table.kernelRow(f))
         return f
     }
@@ -60,6 +63,12 @@ struct KernelBench {
                         let bytes = Double(w.byteCount + 4 * m * (k + n))
                         out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label, m: m, n: n, k: k,
                                           threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        // INT4 prefill again with 8-bit activations: the int8 mat-mat, where the CPU has it
+                        if m > 1, [.q4Row, .q4Group, .q4_0].contains(type), Kernels.hasFastInt8MatMul {
+                            let t8 = try measure(warmup: 1, repetitions: reps) { _ = try q8.matmulQ8(w, x, tokens: m, bias: nil, into: &y) }
+                            out.append(figure(op: "matmul.\(name)", type: label + "+q8act", m: m, n: n, k: k, threads: threads,
+                                              timing: t8, bytes: bytes, flops: 2.0 * Double(m * n * k), int8: true))
+                        }
                         // decode again with FP32 activations (the path before 16-bit activations)
                         if m == 1, [.q4Row, .q4Group, .q4_0, .q8_0].contains(type) {
                             let t32 = try measure(warmup: 2, repetitions: reps) { try f32.matvec(w, x, bias: nil, into: &y) }

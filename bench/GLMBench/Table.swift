@@ -24,8 +24,10 @@ enum Table {
 
     static func endToEndRow(_ f: EndToEndFigure) -> String {
         let bound = f.fraction_of_bandwidth_bound.map { String(format: ", %.0f%% of the bandwidth bound", $0 * 100) } ?? ""
+        let peak = f.fraction_of_fma_peak.map { String(format: ", %.0f%% of the FP32 FMA peak", $0 * 100) } ?? ""
+        let activations = f.activations.map { " (\($0) activations)" } ?? ""
         return "end to end: \(f.layers) layer(s) " + pad(f.phase, 8)
             + String(format: "%3d tokens, %d thread(s), ", f.tokens, f.threads) + (f.fused ? "fused  " : "unfused")
-            + String(format: ": %8.2f tokens/s (median %.4f s, spread %.1f%%)", f.tokens_per_s, f.median_s, f.spread * 100) + bound
+            + String(format: ": %8.2f tokens/s (median %.4f s, spread %.1f%%)", f.tokens_per_s, f.median_s, f.spread * 100) + bound + peak + activations
     }
 }
