@@ -45,7 +45,7 @@ double glmk_probe_read(const float *buffer, int64_t count, glmk_isa isa) {
         const float *p = buffer + t * share;
         const int64_t n = t == threads - 1 ? count - t * share : share;
 #if GLMK_X86
-        total += isa == GLMK_ISA_AVX2 ? read_avx2(p, n) : read_scalar(p, n);
+        total += isa != GLMK_ISA_SCALAR ? read_avx2(p, n) : read_scalar(p, n);
 #else
         (void)isa;
         total += read_scalar(p, n);
@@ -105,13 +105,13 @@ static double fma_avx2_loop(int64_t n) { return fma_avx2(n); }
 double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out) {
     int threads_used = 1;
 #if GLMK_X86
-    const probe_loop loop = isa == GLMK_ISA_AVX2 ? fma_avx2_loop : fma_scalar_loop;
+    const probe_loop loop = isa != GLMK_ISA_SCALAR ? fma_avx2_loop : fma_scalar_loop;
 #else
     const probe_loop loop = fma_scalar_loop;
 #endif
     const double total = on_all_threads(loop, iterations, &threads_used);
     // 12 FMAs of 8 lanes (AVX2) or 1 lane, 2 flops each, per iteration per thread
-    const int64_t lanes = isa == GLMK_ISA_AVX2 ? 8 : 1;
+    const int64_t lanes = isa != GLMK_ISA_SCALAR ? 8 : 1;
     if (flops_out) *flops_out = iterations * 12 * lanes * 2 * threads_used;
     return total;
 }
@@ -187,15 +187,15 @@ static double int8_vnni_loop(int64_t n) { return int8_vnni(n); }
 
 double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
     int threads_used = 1;
-    const int vnni = isa == GLMK_ISA_AVX2 && glmk_matmul_q8_fast_available();
+    const int vnni = isa != GLMK_ISA_SCALAR && glmk_matmul_q8_fast_available();
 #if GLMK_X86
-    const probe_loop loop = vnni ? int8_vnni_loop : isa == GLMK_ISA_AVX2 ? int8_avx2_loop : int8_scalar_loop;
+    const probe_loop loop = vnni ? int8_vnni_loop : isa != GLMK_ISA_SCALAR ? int8_avx2_loop : int8_scalar_loop;
 #else
     const probe_loop loop = int8_scalar_loop;
 #endif
     const double total = on_all_threads(loop, iterations, &threads_used);
     // per iteration: VNNI 12 chains x 32 multiply-accumulates, AVX2 6 x 32, scalar 8 x 2; 2 ops each
-    const int64_t macs = vnni ? VNNI_CHAINS * 32 : isa == GLMK_ISA_AVX2 ? 6 * 32 : 8 * 2;
+    const int64_t macs = vnni ? VNNI_CHAINS * 32 : isa != GLMK_ISA_SCALAR ? 6 * 32 : 8 * 2;
     if (ops_out) *ops_out = iterations * macs * 2 * threads_used;
     return total;
 }

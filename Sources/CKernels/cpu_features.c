@@ -10,6 +10,7 @@ const char *glmk_isa_name(glmk_isa isa) {
     switch (isa) {
     case GLMK_ISA_SCALAR: return "scalar";
     case GLMK_ISA_AVX2: return "avx2+fma";
+    case GLMK_ISA_AVX512: return "avx512";
     default: return "unknown";
     }
 }
@@ -28,6 +29,12 @@ int glmk_isa_supported(glmk_isa isa) {
 #else
         return 0;
 #endif
+    case GLMK_ISA_AVX512:
+#if GLMK_X86
+        return glmk_avx512_supported();
+#else
+        return 0;
+#endif
     default:
         return 0;
     }
@@ -36,6 +43,8 @@ int glmk_isa_supported(glmk_isa isa) {
 glmk_isa glmk_isa_best(void) {
     const char *forced = getenv("GLM_ISA");
     if (forced && strcasecmp(forced, "scalar") == 0) return GLMK_ISA_SCALAR;
+    if (forced && strcasecmp(forced, "avx2") == 0 && glmk_isa_supported(GLMK_ISA_AVX2)) return GLMK_ISA_AVX2;
+    if (glmk_isa_supported(GLMK_ISA_AVX512)) return GLMK_ISA_AVX512;
     return glmk_isa_supported(GLMK_ISA_AVX2) ? GLMK_ISA_AVX2 : GLMK_ISA_SCALAR;
 }
 
@@ -86,6 +95,25 @@ static const glmk_kernels kernels_avx2 = {
     .matvec_q16 = glmk_matvec_q16_avx2,
     .matmul_q8 = glmk_matmul_q8_avx2,
 };
+
+
+// AVX-512 replaces only the kernels that gain from it; every other entry is AVX2's.
+static const glmk_kernels kernels_avx512 = {
+    .isa = GLMK_ISA_AVX512,
+    .matvec = glmk_matvec_avx2,
+    .matmul = glmk_matmul_avx2,
+    .dequantize_row = glmk_dequantize_row_avx2,
+    .embedding = glmk_embedding_avx2,
+    .attention = glmk_attention_avx2,
+    .residual_layernorm = glmk_residual_layernorm_avx2,
+    .bias_geglu = glmk_bias_geglu_avx2,
+    .bias_gelu = glmk_bias_gelu_avx2,
+    .rope = glmk_rope_avx2,
+    .eltwise = glmk_eltwise_avx2,
+    .matvec_q8 = glmk_matvec_q8_avx2,
+    .matvec_q16 = glmk_matvec_q16_avx512,
+    .matmul_q8 = glmk_matmul_q8_avx2,
+};
 #endif
 
 const glmk_kernels *glmk_kernels_for(glmk_isa isa) {
@@ -94,6 +122,7 @@ const glmk_kernels *glmk_kernels_for(glmk_isa isa) {
     case GLMK_ISA_SCALAR: return &kernels_scalar;
 #if GLMK_X86
     case GLMK_ISA_AVX2: return &kernels_avx2;
+    case GLMK_ISA_AVX512: return &kernels_avx512;
 #endif
     default: return NULL;
     }

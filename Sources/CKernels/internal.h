@@ -127,6 +127,9 @@ glmk_status glmk_matvec_q16_avx2(float *y, const glmk_matrix *w, const int16_t *
                                  const int32_t *x_sums, const float *bias);
 glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                               const glmk_eltwise_shape *shape);
+int glmk_avx512_supported(void);
+glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                   const int32_t *x_sums, const float *bias);
 #endif
 
 // MARK: - Shared checks for attention, RoPE and the element-wise kernels

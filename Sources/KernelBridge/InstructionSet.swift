@@ -8,11 +8,14 @@ public enum InstructionSet: String, CaseIterable, Sendable, Codable {
     case scalar
     /// x86-64 AVX2 + FMA + F16C.
     case avx2
+    /// The AVX2 kernels plus 512-bit ones where they pay (AVX-512 F, BW, VL, VNNI).
+    case avx512
 
     var cValue: glmk_isa {
         switch self {
         case .scalar: return GLMK_ISA_SCALAR
         case .avx2: return GLMK_ISA_AVX2
+        case .avx512: return GLMK_ISA_AVX512
         }
     }
 
@@ -21,8 +24,12 @@ public enum InstructionSet: String, CaseIterable, Sendable, Codable {
 
     public var isSupported: Bool { glmk_isa_supported(cValue) != 0 }
 
-    /// The fastest instruction set this CPU runs; `GLM_ISA=scalar` forces the reference.
-    public static var best: InstructionSet { glmk_isa_best() == GLMK_ISA_AVX2 ? .avx2 : .scalar }
+    /// The fastest instruction set this CPU runs; `GLM_ISA=scalar` forces the reference,
+    /// `GLM_ISA=avx2` the AVX2 kernels.
+    public static var best: InstructionSet {
+        let best = glmk_isa_best()
+        return allCases.first { $0.cValue == best } ?? .scalar
+    }
 
     /// Every instruction set this CPU runs, reference first.
     public static var supported: [InstructionSet] { allCases.filter(\.isSupported) }

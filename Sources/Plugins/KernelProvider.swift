@@ -43,12 +43,18 @@ extension KernelProvider {
 }
 
 /// The kernels of CKernels for one instruction set: "builtin.scalar" (the
-/// reference, priority 0) and "builtin.avx2" (priority 10).
+/// reference, priority 0), "builtin.avx2" (priority 10) and "builtin.avx512" (20).
 public struct BuiltinProvider: KernelProvider {
     public let kernels: Kernels
     public var name: String { "builtin.\(kernels.isa.rawValue)" }
     public var version: String { "1" }
-    public var priority: Int { kernels.isa == .scalar ? 0 : 10 }
+    public var priority: Int {
+        switch kernels.isa {
+        case .scalar: return 0
+        case .avx2: return 10
+        case .avx512: return 20
+        }
+    }
     public var operations: Set<String> { Set(OperationName.all) }
 
     public init(isa: InstructionSet, activations: ActivationPrecision = .default) throws {

@@ -42,6 +42,7 @@ const char *glmk_status_string(glmk_status status);
 typedef enum {
     GLMK_ISA_SCALAR = 0, // portable C reference, every platform
     GLMK_ISA_AVX2 = 1,   // x86-64 with AVX2 + FMA + F16C
+    GLMK_ISA_AVX512 = 2, // the AVX2 kernels, plus 512-bit ones where they pay (AVX-512 F/BW/VL/VNNI)
     GLMK_ISA_COUNT
 } glmk_isa;
 
