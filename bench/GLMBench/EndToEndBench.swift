@@ -1,6 +1,6 @@
 // EndToEndBench.swift — tokens per second through L GLM-130B-shaped layers
-// (hidden 12288, 96 heads, GeGLU inner 32768) with random INT4 weights held
-// in memory, prefill and decode, at each thread count; then the extrapolation
+// (hidden 12288, 96 heads, GeGLU inner 32768) with random INT4 weights in
+// GLM-130B's per-row format (q4_row) held in memory, prefill and decode, at each thread count; then the extrapolation
 // to the full 70-layer model with its 150528-token embedding.
 
 import GLMRuntime
@@ -31,18 +31,18 @@ struct EndToEndBench {
             let seed = UInt64(i * 7 + 1)
             built.append(LayerWeights(
                 attentionNormWeight: vector(h, 1), attentionNormBias: vector(h, 0),
-                qkv: try .random(.q4_0, rows: 3 * h, cols: h, seed: seed), qkvBias: vector(3 * h, 0),
-                attentionOutput: try .random(.q4_0, rows: h, cols: h, seed: seed + 1), attentionOutputBias: vector(h, 0),
+                qkv: try .random(.q4Row, rows: 3 * h, cols: h, seed: seed), qkvBias: vector(3 * h, 0),
+                attentionOutput: try .random(.q4Row, rows: h, cols: h, seed: seed + 1), attentionOutputBias: vector(h, 0),
                 ffnNormWeight: vector(h, 1), ffnNormBias: vector(h, 0),
-                ffnUp: try .random(.q4_0, rows: c.ffnUpRows, cols: h, seed: seed + 2), ffnUpBias: vector(c.ffnUpRows, 0),
-                ffnDown: try .random(.q4_0, rows: h, cols: c.ffnInner, seed: seed + 3), ffnDownBias: vector(h, 0)))
+                ffnUp: try .random(.q4Row, rows: c.ffnUpRows, cols: h, seed: seed + 2), ffnUpBias: vector(c.ffnUpRows, 0),
+                ffnDown: try .random(.q4Row, rows: h, cols: c.ffnInner, seed: seed + 3), ffnDownBias: vector(h, 0)))
         }
-        return try GLMModel(config: c, tokenEmbedding: .random(.q4_0, rows: c.vocab, cols: h, seed: 99), layers: built,
+        return try GLMModel(config: c, tokenEmbedding: .random(.q4Row, rows: c.vocab, cols: h, seed: 99), layers: built,
                             outputNormWeight: vector(h, 1), outputNormBias: vector(h, 0))
     }
 
     func run(layers: Int, threadCounts: [Int]) throws -> [EndToEndFigure] {
-        log("building \(layers) GLM-130B-shaped layer(s) with random INT4 (q4_0) weights ...")
+        log("building \(layers) GLM-130B-shaped layer(s) with random INT4 weights (q4_row, GLM-130B's per-row format) ...")
         let glm = try model(layers: layers)
         let promptLength = quick ? 16 : 128
         let decodeSteps = quick ? 4 : 8
@@ -121,9 +121,11 @@ struct EndToEndBench {
         let threads = figures.map(\.threads).max() ?? 1
         guard let decode = figures.first(where: { $0.phase == "decode" && $0.threads == threads && $0.fused }),
               let prefill = figures.first(where: { $0.phase == "prefill" && $0.threads == threads && $0.fused }) else { return nil }
-        let layerBytes = Double(config(layers: 1).ffnUpRows * 12288 + 3 * 12288 * 12288 + 12288 * 12288 + 12288 * 32768) * 18 / 32
-        let embeddingBytes = 150528.0 * 12288 * 18 / 32
-        let int4Rate = kernels.filter { $0.op.hasPrefix("matvec") && $0.weight_type == "q4_0" && $0.threads == threads }.map(\.gbps).max()
+        // q4_row: half a byte per weight plus one fp16 scale per row
+        let rows = Double(config(layers: 1).ffnUpRows + 3 * 12288 + 12288 + 12288)
+        let layerBytes = Double(config(layers: 1).ffnUpRows * 12288 + 3 * 12288 * 12288 + 12288 * 12288 + 12288 * 32768) / 2 + 2 * rows
+        let embeddingBytes = 150528.0 * 12288 / 2 + 2 * 150528
+        let int4Rate = kernels.filter { $0.op.hasPrefix("matvec") && $0.weight_type == "q4_row" && $0.threads == threads }.map(\.gbps).max()
             ?? machine.limit(threads: threads).read_gbps
         let perLayerDecode = decode.median_s / Double(layers)
         let perLayerPrefill = prefill.median_s / Double(prefill.tokens) / Double(layers)
@@ -132,6 +134,6 @@ struct EndToEndBench {
                              decode_s_per_token: 70 * perLayerDecode + output,
                              prefill_s_per_token: 70 * perLayerPrefill + output / Double(prefill.tokens),
                              note: quick ? "quick run: small layers, the extrapolation is not meaningful"
-                                 : "70 x the measured per-layer time, plus the 150528-row INT4 output projection at the measured q4_0 mat-vec rate (once per generated token; once per prompt in prefill)")
+                                 : "70 x the measured per-layer time, plus the 150528-row INT4 output projection at the measured q4_row mat-vec rate (once per generated token; once per prompt in prefill)")
     }
 }
