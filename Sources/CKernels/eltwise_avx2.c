@@ -189,11 +189,12 @@ glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t
         float c2[GLMK_MAX_HEAD_DIM / 4], s2[GLMK_MAX_HEAD_DIM / 4];
         rope_table(c1, s1, positions[t], inv_freq, rot / 2);
         if (shape->two_d) rope_table(c2, s2, block_positions[t], inv_freq, rot / 2);
-        for (int64_t h = 0; h < shape->heads; h++) {
-            float *v = x + t * shape->token_stride + h * shape->head_stride;
-            rotate_half(v, rot, c1, s1);
-            if (shape->two_d) rotate_half(v + rot, rot, c2, s2);
-        }
+        for (int64_t h = 0; h < shape->heads; h++)
+            for (int pair = 0; pair < (shape->pair_offset > 0 ? 2 : 1); pair++) {
+                float *v = x + t * shape->token_stride + h * shape->head_stride + pair * shape->pair_offset;
+                rotate_half(v, rot, c1, s1);
+                if (shape->two_d) rotate_half(v + rot, rot, c2, s2);
+            }
     }
     return GLMK_OK;
 }

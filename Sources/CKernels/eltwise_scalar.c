@@ -88,14 +88,15 @@ glmk_status glmk_rope_scalar(float *x, const glmk_rope_shape *shape, const int32
     const glmk_status status = glmk_check_rope(x, shape, positions, block_positions, inv_freq);
     if (status != GLMK_OK) return status;
     for (int64_t t = 0; t < shape->tokens; t++)
-        for (int64_t h = 0; h < shape->heads; h++) {
-            float *v = x + t * shape->token_stride + h * shape->head_stride;
-            if (shape->two_d) {
-                rotate_half(v, shape->head_dim / 2, positions[t], inv_freq);
-                rotate_half(v + shape->head_dim / 2, shape->head_dim / 2, block_positions[t], inv_freq);
-            } else {
-                rotate_half(v, shape->head_dim, positions[t], inv_freq);
+        for (int64_t h = 0; h < shape->heads; h++)
+            for (int pair = 0; pair < (shape->pair_offset > 0 ? 2 : 1); pair++) {
+                float *v = x + t * shape->token_stride + h * shape->head_stride + pair * shape->pair_offset;
+                if (shape->two_d) {
+                    rotate_half(v, shape->head_dim / 2, positions[t], inv_freq);
+                    rotate_half(v + shape->head_dim / 2, shape->head_dim / 2, block_positions[t], inv_freq);
+                } else {
+                    rotate_half(v, shape->head_dim, positions[t], inv_freq);
+                }
             }
-        }
     return GLMK_OK;
 }

@@ -89,5 +89,6 @@ glmk_status glmk_check_rope(const float *x, const glmk_rope_shape *s, const int3
     if (s->head_dim % (s->two_d ? 4 : 2) != 0) return GLMK_ERR_UNSUPPORTED;
     if (s->two_d && !block_positions) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->head_stride < s->head_dim || s->token_stride <= 0) return GLMK_ERR_INVALID_ARGUMENT;
+    if (s->pair_offset < 0 || (s->pair_offset > 0 && s->pair_offset < s->head_dim)) return GLMK_ERR_INVALID_ARGUMENT;
     return GLMK_OK;
 }

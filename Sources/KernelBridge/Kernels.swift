@@ -340,8 +340,11 @@ public struct Kernels: Sendable {
             throw KernelError.invalidArgument(operation: op, detail: "tokens, heads and headDim must be positive")
         }
         guard offset >= 0 else { throw KernelError.invalidArgument(operation: op, detail: "negative offset \(offset)") }
-        try KernelError.require(x.count, atLeast: offset + AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
-                                                                                  tokenStride: s.tokenStride, headStride: s.headStride), op, "x")
+        guard s.pairOffset == 0 || s.pairOffset >= s.headDim else {
+            throw KernelError.invalidArgument(operation: op, detail: "pair offset \(s.pairOffset) overlaps the \(s.headDim)-float head")
+        }
+        try KernelError.require(x.count, atLeast: offset + s.pairOffset + AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
+                                                                                                 tokenStride: s.tokenStride, headStride: s.headStride), op, "x")
         try KernelError.require(positions.count, exactly: s.tokens, op, "positions")
         try KernelError.require(inverseFrequencies.count, exactly: s.rotaryDim / 2, op, "inverse frequencies")
         if s.form == .twoD {
@@ -352,7 +355,7 @@ public struct Kernels: Sendable {
         }
         var shape = glmk_rope_shape(tokens: Int64(s.tokens), heads: Int64(s.heads), head_dim: Int64(s.headDim),
                                     token_stride: Int64(s.tokenStride), head_stride: Int64(s.headStride),
-                                    two_d: s.form == .twoD ? 1 : 0)
+                                    two_d: s.form == .twoD ? 1 : 0, pair_offset: Int64(s.pairOffset))
         let fn = table.rope!
         let status = positions.withUnsafeBufferPointer { pp in
             inverseFrequencies.withUnsafeBufferPointer { fp in

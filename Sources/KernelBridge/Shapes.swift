@@ -53,14 +53,19 @@ public struct RoPEShape: Sendable, Equatable {
     /// 1D: all of headDim rotates by position (GLM-130B). 2D: the first half by
     /// position, the second half by block position (ChatGLM-6B).
     public var form: Form
+    /// > 0: each head's vector and the one this many floats after it rotate
+    /// together (Q and K of a fused QKV row in one pass); 0: one vector per head.
+    public var pairOffset: Int
 
-    public init(tokens: Int, heads: Int, headDim: Int, form: Form, tokenStride: Int? = nil, headStride: Int? = nil) {
+    public init(tokens: Int, heads: Int, headDim: Int, form: Form, tokenStride: Int? = nil, headStride: Int? = nil,
+                pairOffset: Int = 0) {
         self.tokens = tokens
         self.heads = heads
         self.headDim = headDim
         self.form = form
         self.tokenStride = tokenStride ?? heads * headDim
         self.headStride = headStride ?? headDim
+        self.pairOffset = pairOffset
     }
 
     /// The dimension each rotation acts on: headDim (1D) or headDim / 2 (2D).

@@ -89,15 +89,17 @@ struct ElementwiseTests {
         #expect(inv[1] != 1 / powf(10000, 2.0 / 16), "the value must be rounded, not exact")
     }
 
-    @Test("RoPE 1D and 2D rotate-half against the formula, strided inside QKV", arguments: InstructionSet.supported)
+    @Test("RoPE 1D and 2D rotate-half against the formula, strided inside QKV, q alone or q and k together",
+          arguments: InstructionSet.supported)
     func rope_matchesFormula(isa: InstructionSet) throws {
         let kernels = try Kernels(isa: isa)
         for form in [RoPEShape.Form.oneD, .twoD] {
-            for headDim in [4, 16, 24, 128] {
+            for (headDim, pair) in [(4, false), (16, true), (24, false), (24, true), (128, true)] {
                 let (tokens, heads) = (5, 3)
-                // q sits at offset 0 of each head's [q | k | v] block of a fused QKV row
+                // q sits at offset 0 of each head's [q | k | v] block of a fused QKV row, k at headDim;
+                // v must come out untouched either way
                 let shape = RoPEShape(tokens: tokens, heads: heads, headDim: headDim, form: form,
-                                      tokenStride: heads * 3 * headDim, headStride: 3 * headDim)
+                                      tokenStride: heads * 3 * headDim, headStride: 3 * headDim, pairOffset: pair ? headDim : 0)
                 var rng = SeededGenerator(seed: UInt64(headDim))
                 let original = rng.normals(tokens * heads * 3 * headDim)
                 let positions: [Int32] = [0, 1, 2, 7, 2047]
@@ -109,7 +111,8 @@ struct ElementwiseTests {
                 var expected = original
                 for t in 0..<tokens {
                     for h in 0..<heads {
-                        let base = t * shape.tokenStride + h * shape.headStride
+                      for vector in 0..<(pair ? 2 : 1) {
+                        let base = t * shape.tokenStride + h * shape.headStride + vector * headDim
                         let parts = form == .oneD ? [(0, positions[t])] : [(0, positions[t]), (headDim / 2, blocks[t])]
                         let dim = shape.rotaryDim
                         for (offset, position) in parts {
@@ -120,10 +123,11 @@ struct ElementwiseTests {
                                 expected[base + offset + dim / 2 + i] = Float(x2 * cos(angle) + x1 * sin(angle))
                             }
                         }
+                      }
                     }
                 }
                 let error = nmse(x, expected)
-                #expect(error <= Tolerance.formula, "\(isa) \(form) d \(headDim): nmse \(error); \(firstMismatch(x, expected))")
+                #expect(error <= Tolerance.formula, "\(isa) \(form) d \(headDim) pair \(pair): nmse \(error); \(firstMismatch(x, expected))")
             }
         }
     }

@@ -142,12 +142,11 @@ struct KernelBench {
         out.append(figure(op: "bias_gelu.tanh", type: nil, m: rows, n: inner, k: 0, threads: threads, timing: t3,
                           bytes: Double(2 * 4 * rows * inner), flops: Double(25 * rows * inner)))
         var qkv = [Float](repeating: 0.5, count: rows * 3 * h)
-        let shape = RoPEShape(tokens: rows, heads: heads, headDim: d, form: .oneD, tokenStride: 3 * h, headStride: 3 * d)
+        let shape = RoPEShape(tokens: rows, heads: heads, headDim: d, form: .oneD, tokenStride: 3 * h, headStride: 3 * d, pairOffset: d)
         let positions = (0..<rows).map(Int32.init)
         let inv = try Kernels.ropeInverseFrequencies(rotaryDim: d)
         let t4 = try measure(repetitions: repetitions) {
-            try kernels.rope(&qkv, offset: 0, shape: shape, positions: positions, inverseFrequencies: inv)
-            try kernels.rope(&qkv, offset: d, shape: shape, positions: positions, inverseFrequencies: inv)
+            try kernels.rope(&qkv, offset: 0, shape: shape, positions: positions, inverseFrequencies: inv) // q and k in one pass
         }
         out.append(figure(op: "rope.qk", type: nil, m: rows, n: 2 * h, k: 0, threads: threads, timing: t4,
                           bytes: Double(2 * 2 * 4 * rows * h), flops: Double(6 * 2 * rows * h)))

@@ -141,6 +141,8 @@ typedef struct {
     int64_t token_stride, head_stride; // floats
     int two_d;                          // 0: rotate all head_dim by position (GLM-130B);
                                         // 1: first half by position, second half by block position (ChatGLM)
+    int64_t pair_offset;                // > 0: also rotate the vector this many floats after each head's
+                                        // (K after Q in a fused QKV row) with the same angles, in the same pass
 } glmk_rope_shape;
 
 typedef enum {

@@ -156,9 +156,10 @@ public final class InferenceSession {
             buffers[buffer] = y
         case .rope:
             var qkv = take(.qkv, m)
-            let shape = RoPEShape(tokens: m, heads: c.heads, headDim: c.headDim, form: c.rope, tokenStride: 3 * c.hidden, headStride: 3 * c.headDim)
+            // each head's [q | k | v]: q and k rotate together in one pass over the row
+            let shape = RoPEShape(tokens: m, heads: c.heads, headDim: c.headDim, form: c.rope, tokenStride: 3 * c.hidden,
+                                  headStride: 3 * c.headDim, pairOffset: c.headDim)
             try kernels.rope(&qkv, offset: 0, shape: shape, positions: ctx.positions, blockPositions: ctx.blocks, inverseFrequencies: inverseFrequencies)
-            try kernels.rope(&qkv, offset: c.headDim, shape: shape, positions: ctx.positions, blockPositions: ctx.blocks, inverseFrequencies: inverseFrequencies)
             buffers[.qkv] = qkv
         case .attention:
             let qkv = read(.qkv)
