@@ -26,7 +26,7 @@ struct RuntimeOptions: ParsableArguments {
     @Flag(help: "Run each layer unfused: every bias add, residual, LayerNorm and activation its own pass.")
     var noFusion = false
 
-    @Option(help: "Activations of the quantized mat-vecs (decode): q16 (default: 16-bit blocks, integer dot products, within the FP32 golden bound), f32, or q8 (8-bit blocks: fastest, changes some greedy tokens).")
+    @Option(help: "Activations of the quantized weight products: q16 (default: decode takes 16-bit blocks and integer dot products; the golden models' greedy tokens are unchanged), f32, or q8 (8-bit blocks in decode and, with AVX-512 VNNI, in prefill: fastest, changes some greedy tokens).")
     var activations: ActivationPrecision = .default
 
     /// Applies the thread settings.
