@@ -169,6 +169,7 @@ public struct Kernels: Sendable {
         try KernelError.require(x.count, exactly: m * w.cols, op, "x")
         try KernelError.require(y.count, exactly: m * w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        if isa != .scalar, !Kernels.hasFastInt8MatMul { return false } // nothing to quantize for
         let blocks = (w.cols + 31) / 32
         var xq = [Int8](repeating: 0, count: m * w.cols)
         var scales = [Float](repeating: 0, count: m * blocks), sums = [Int32](repeating: 0, count: m * blocks)
