@@ -66,6 +66,25 @@ static inline const uint8_t *glmk_row_ptr(const glmk_matrix *w, int64_t row) {
     return (const uint8_t *)w->data + row * w->row_bytes;
 }
 
+/// Weight (row, k) of a Q8_0 or INT4 matrix as its signed integer, and its scale:
+/// the one-at-a-time reading the integer-activation references use.
+static inline int glmk_weight_q(const glmk_matrix *w, int64_t row, int64_t k, float *scale) {
+    const uint8_t *r = glmk_row_ptr(w, row);
+    if (w->type == GLMK_TYPE_Q8_0) {
+        const glmk_block_q8_0 *b = (const glmk_block_q8_0 *)r + k / GLMK_QK;
+        *scale = glmk_fp16_to_fp32(b->d);
+        return b->qs[k % GLMK_QK];
+    }
+    if (w->type == GLMK_TYPE_Q4_0) {
+        const glmk_block_q4_0 *b = (const glmk_block_q4_0 *)r + k / GLMK_QK;
+        const int j = (int)(k % GLMK_QK);
+        *scale = glmk_fp16_to_fp32(b->d);
+        return (j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4)) - 8;
+    }
+    *scale = glmk_q4_scale(w, row, k);
+    return glmk_q4_at(r, k);
+}
+
 /// Checks common to the product kernels.
 glmk_status glmk_check_product(const float *y, const glmk_matrix *w, const float *x);
 

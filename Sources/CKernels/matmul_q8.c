@@ -59,16 +59,6 @@ int glmk_matmul_q8_fast_available(void) {
 enum { Q8_MR = 6, Q8_NR = 16, Q8_KC = 512, Q8_BLOCKS = Q8_KC / GLMK_QK };
 
 
-/// Weight (row, k) as u = q + 8 in [0, 15] (GLM's signed nibbles, or Q4_0's offset ones).
-static inline uint8_t weight_u(const glmk_matrix *w, const uint8_t *r, int64_t k) {
-    if (w->type == GLMK_TYPE_Q4_0) {
-        const glmk_block_q4_0 *b = (const glmk_block_q4_0 *)r + k / GLMK_QK;
-        const int j = (int)(k % GLMK_QK);
-        return j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4);
-    }
-    return (uint8_t)(glmk_q4_at(r, k) + 8);
-}
-
 /// Row `row`'s weights k0 .. k0 + kc - 1 as bytes u = q + 8 (columns past the
 /// matrix: 8, a zero weight), 32 at a time from 16 bytes of nibbles.
 GLMK_AVX2 static void unpack_row_u8(uint8_t *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t kc) {
@@ -91,7 +81,10 @@ GLMK_AVX2 static void unpack_row_u8(uint8_t *out, const glmk_matrix *w, int64_t 
         _mm_storeu_si128((__m128i *)(out + k), first);
         _mm_storeu_si128((__m128i *)(out + k + 16), second);
     }
-    for (; k < kc; k++) out[k] = k0 + k < w->cols ? weight_u(w, r, k0 + k) : 8;
+    for (; k < kc; k++) {
+        float scale;
+        out[k] = (uint8_t)(k0 + k < w->cols ? glmk_weight_q(w, row, k0 + k, &scale) + 8 : 8);
+    }
 }
 
 /// Panel rows n0 .. n0 + 15 (rows past the matrix are zero), columns k0 .. k0 + kc:

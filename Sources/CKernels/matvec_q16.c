@@ -68,27 +68,6 @@ glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const in
     }
 }
 
-/// Weight (row, k) as its signed integer and its scale (the reference reads weights one at a time).
-static int weight_at(const glmk_matrix *w, int64_t row, int64_t k, float *scale) {
-    const uint8_t *r = glmk_row_ptr(w, row);
-    switch (w->type) {
-    case GLMK_TYPE_Q8_0: {
-        const glmk_block_q8_0 *b = (const glmk_block_q8_0 *)r + k / GLMK_QK;
-        *scale = glmk_fp16_to_fp32(b->d);
-        return b->qs[k % GLMK_QK];
-    }
-    case GLMK_TYPE_Q4_0: {
-        const glmk_block_q4_0 *b = (const glmk_block_q4_0 *)r + k / GLMK_QK;
-        const int j = (int)(k % GLMK_QK);
-        *scale = glmk_fp16_to_fp32(b->d);
-        return (j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4)) - 8;
-    }
-    default:
-        *scale = glmk_q4_scale(w, row, k);
-        return glmk_q4_at(r, k);
-    }
-}
-
 glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                    const int32_t *x_sums, const float *bias) {
     const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
@@ -100,7 +79,7 @@ glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t
             int64_t dot = 0;
             float scale = 0.0f; // one weight scale per 32-block: a block's, a row's or a group's (32·j)
             for (int64_t i = 0; i < count; i++)
-                dot += (int64_t)weight_at(w, n, k0 + i, &scale) * xq[q16_position(w->type, k0 + i, w->cols)];
+                dot += (int64_t)glmk_weight_q(w, n, k0 + i, &scale) * xq[q16_position(w->type, k0 + i, w->cols)];
             total += (double)scale * (double)x_scales[b] * (double)dot;
         }
         y[n] = (float)total + (bias ? bias[n] : 0.0f);

@@ -40,30 +40,17 @@ glmk_status glmk_check_matvec_q8(const float *y, const glmk_matrix *w, const int
     }
 }
 
-/// Weight element k of a row as a signed value and its scale.
-static int weight_q(const glmk_matrix *w, const uint8_t *r, int64_t row, int64_t k, float *scale) {
-    if (w->type == GLMK_TYPE_Q4_0) {
-        const glmk_block_q4_0 *b = (const glmk_block_q4_0 *)r + k / GLMK_QK;
-        const int j = (int)(k % GLMK_QK);
-        *scale = glmk_fp16_to_fp32(b->d);
-        return (j < 16 ? (b->qs[j] & 0x0F) : (b->qs[j - 16] >> 4)) - 8;
-    }
-    *scale = glmk_q4_scale(w, row, k);
-    return glmk_q4_at(r, k);
-}
-
 glmk_status glmk_matvec_q8_scalar(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
                                   const int32_t *x_sums, const float *bias) {
     const glmk_status status = glmk_check_matvec_q8(y, w, xq, x_scales, x_sums);
     if (status != GLMK_OK) return status;
     for (int64_t n = 0; n < w->rows; n++) {
-        const uint8_t *r = glmk_row_ptr(w, n);
         double total = 0.0;
         for (int64_t b = 0; b * GLMK_QK < w->cols; b++) {
             const int64_t k0 = b * GLMK_QK, count = w->cols - k0 < GLMK_QK ? w->cols - k0 : GLMK_QK;
             int32_t dot = 0;
             float scale = 0.0f;
-            for (int64_t i = 0; i < count; i++) dot += weight_q(w, r, n, k0 + i, &scale) * xq[k0 + i];
+            for (int64_t i = 0; i < count; i++) dot += glmk_weight_q(w, n, k0 + i, &scale) * xq[k0 + i];
             // one weight scale per 32-block: a Q4_0 block, or a row / group of 32·j
             total += (double)scale * (double)x_scales[b] * (double)dot;
         }

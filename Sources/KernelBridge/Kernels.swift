@@ -75,68 +75,54 @@ public struct Kernels: Sendable {
 
     /// y = W x + b for an INT4 W with x quantized to 8 bits per 32-block (integer dot products).
     public func matvecQ8(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
-        let op = "matvec_q8.\(w.type.rawValue)"
-        try KernelError.require(x.count, exactly: w.cols, op, "x")
-        try KernelError.require(y.count, exactly: w.rows, op, "y")
-        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
-        let blocks = (w.cols + 31) / 32
-        var xq = [Int8](repeating: 0, count: w.cols)
-        var scales = [Float](repeating: 0, count: blocks), sums = [Int32](repeating: 0, count: blocks)
-        let quantized = xq.withUnsafeMutableBufferPointer { q in
-            scales.withUnsafeMutableBufferPointer { s in
-                sums.withUnsafeMutableBufferPointer { u in
-                    x.withUnsafeBufferPointer { glmk_quantize_activations(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress, Int64(w.cols)) }
-                }
-            }
-        }
-        try KernelError.check(quantized, op, "quantizing \(w.cols) activations")
-        let fn = table.matvec_q8!
-        let status = w.withDescriptor { desc in
-            xq.withUnsafeBufferPointer { q in
-                scales.withUnsafeBufferPointer { s in
-                    sums.withUnsafeBufferPointer { u in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            withOptionalPointer(bias) { fn(yp.baseAddress, desc, q.baseAddress, s.baseAddress, u.baseAddress, $0) }
-                        }
-                    }
-                }
-            }
-        }
-        try KernelError.check(status, op, "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
+        try quantizedMatvec(w, x, bias: bias, into: &y, as: Int8.self, op: "matvec_q8",
+                            unsupported: "q8 activations need an INT4 matrix (q4_group with groups of 32·j)",
+                            quantize: { glmk_quantize_activations($0, $1, $2, $3, Int64(w.cols)) }, kernel: table.matvec_q8!)
     }
 
     /// y = W x + b for an INT4 or Q8_0 W with x rounded to 16 bits per 32-block (integer dot products).
     public func matvecQ16(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
-        let op = "matvec_q16.\(w.type.rawValue)"
+        try quantizedMatvec(w, x, bias: bias, into: &y, as: Int16.self, op: "matvec_q16",
+                            unsupported: "q16 activations need a q4_0, q4_row, q4_group (groups of 32·j) or q8_0 matrix",
+                            quantize: { glmk_quantize_activations_q16($0, $1, $2, $3, Int64(w.cols), w.type.cValue) },
+                            kernel: table.matvec_q16!)
+    }
+
+    /// The shared path of the integer-activation mat-vecs: x quantized per 32-block into
+    /// Q values, block scales and block sums, then the kernel on them.
+    private func quantizedMatvec<Q: FixedWidthInteger>(
+        _ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float], as _: Q.Type, op name: String, unsupported: String,
+        quantize: (UnsafeMutablePointer<Q>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Int32>?, UnsafePointer<Float>?) -> glmk_status,
+        kernel: (UnsafeMutablePointer<Float>?, UnsafePointer<glmk_matrix>?, UnsafePointer<Q>?, UnsafePointer<Float>?,
+                 UnsafePointer<Int32>?, UnsafePointer<Float>?) -> glmk_status
+    ) throws {
+        let op = "\(name).\(w.type.rawValue)"
         try KernelError.require(x.count, exactly: w.cols, op, "x")
         try KernelError.require(y.count, exactly: w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
         let blocks = (w.cols + 31) / 32
-        var xq = [Int16](repeating: 0, count: w.cols)
+        var xq = [Q](repeating: 0, count: w.cols)
         var scales = [Float](repeating: 0, count: blocks), sums = [Int32](repeating: 0, count: blocks)
         let quantized = xq.withUnsafeMutableBufferPointer { q in
             scales.withUnsafeMutableBufferPointer { s in
                 sums.withUnsafeMutableBufferPointer { u in
-                    x.withUnsafeBufferPointer {
-                        glmk_quantize_activations_q16(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress, Int64(w.cols), w.type.cValue)
-                    }
+                    x.withUnsafeBufferPointer { quantize(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress) }
                 }
             }
         }
         try KernelError.check(quantized, op, "quantizing \(w.cols) activations")
-        let fn = table.matvec_q16!
         let status = w.withDescriptor { desc in
             xq.withUnsafeBufferPointer { q in
                 scales.withUnsafeBufferPointer { s in
                     sums.withUnsafeBufferPointer { u in
                         y.withUnsafeMutableBufferPointer { yp in
-                            withOptionalPointer(bias) { fn(yp.baseAddress, desc, q.baseAddress, s.baseAddress, u.baseAddress, $0) }
+                            withOptionalPointer(bias) { kernel(yp.baseAddress, desc, q.baseAddress, s.baseAddress, u.baseAddress, $0) }
                         }
                     }
                 }
             }
         }
-        try KernelError.check(status, op, "q16 activations need a q4_0, q4_row, q4_group (groups of 32·j) or q8_0 matrix")
+        try KernelError.check(status, op, unsupported)
     }
 
     /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n). One token goes to the mat-vec kernel.
