@@ -172,8 +172,12 @@ __attribute__((target("avx2,avx512f,avx512vl,avx512vnni"))) static int32_t int8_
 
 static int32_t int8_scalar(int64_t iterations) {
     int32_t acc[8] = {0};
-    for (int64_t it = 0; it < iterations; it++)
-        for (int i = 0; i < 8; i++) acc[i] += (i + 1) * 3 + (i + 1) * 3;
+    int32_t b = 3;
+    for (int64_t it = 0; it < iterations; it++) {
+        // as in the SIMD loops: without it the compiler sums the series in closed form
+        __asm__ volatile("" : "+r"(b));
+        for (int i = 0; i < 8; i++) acc[i] += (i + 1) * b + (i + 1) * b;
+    }
     int32_t s = 0;
     for (int i = 0; i < 8; i++) s += acc[i];
     return s;
