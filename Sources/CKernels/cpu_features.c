@@ -3,6 +3,7 @@
  * CPUID (never from the build machine's flags), and the per-ISA kernel tables.
  */
 #include "internal.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <strings.h>
 
@@ -97,23 +98,16 @@ static const glmk_kernels kernels_avx2 = {
 };
 
 
-// AVX-512 replaces only the kernels that gain from it; every other entry is AVX2's.
-static const glmk_kernels kernels_avx512 = {
-    .isa = GLMK_ISA_AVX512,
-    .matvec = glmk_matvec_avx2,
-    .matmul = glmk_matmul_avx2,
-    .dequantize_row = glmk_dequantize_row_avx2,
-    .embedding = glmk_embedding_avx2,
-    .attention = glmk_attention_avx2,
-    .residual_layernorm = glmk_residual_layernorm_avx2,
-    .bias_geglu = glmk_bias_geglu_avx2,
-    .bias_gelu = glmk_bias_gelu_avx2,
-    .rope = glmk_rope_avx2,
-    .eltwise = glmk_eltwise_avx2,
-    .matvec_q8 = glmk_matvec_q8_avx2,
-    .matvec_q16 = glmk_matvec_q16_avx512,
-    .matmul_q8 = glmk_matmul_q8_avx2,
-};
+// AVX-512 replaces only the kernels that gain from it; every other entry is
+// AVX2's, copied from that table so a kernel added there is here too.
+static glmk_kernels kernels_avx512;
+static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
+
+static void build_avx512_table(void) {
+    kernels_avx512 = kernels_avx2;
+    kernels_avx512.isa = GLMK_ISA_AVX512;
+    kernels_avx512.matvec_q16 = glmk_matvec_q16_avx512;
+}
 #endif
 
 const glmk_kernels *glmk_kernels_for(glmk_isa isa) {
@@ -122,7 +116,9 @@ const glmk_kernels *glmk_kernels_for(glmk_isa isa) {
     case GLMK_ISA_SCALAR: return &kernels_scalar;
 #if GLMK_X86
     case GLMK_ISA_AVX2: return &kernels_avx2;
-    case GLMK_ISA_AVX512: return &kernels_avx512;
+    case GLMK_ISA_AVX512:
+        pthread_once(&avx512_once, build_avx512_table);
+        return &kernels_avx512;
 #endif
     default: return NULL;
     }

@@ -116,6 +116,17 @@ glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t
                                    const int32_t *x_sums, const float *bias);
 glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                   const int32_t *x_sums);
+/// The pointers, the matrix and its type for the integer-activation kernels: INT4
+/// (q4_group with groups of 32·j), and Q8_0 when `q8_0_too`.
+glmk_status glmk_check_integer_activations(const float *y, const glmk_matrix *w, const void *xq, const float *x_scales,
+                                           const int32_t *x_sums, int q8_0_too);
+/// Rows n0 .. n0 + R - 1 of a q16 mat-vec (R fixed per function); corr[b] = x_scale[b] x_sum[b].
+typedef void (*glmk_q16_rows)(const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs, const float *corr,
+                              float *out);
+/// The shared outer loop of the SIMD q16 kernels (arguments already checked): the
+/// zero-point terms, `eight` over groups of 8 rows in parallel, `one` for the rest, the bias.
+glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                        const int32_t *x_sums, const float *bias, glmk_q16_rows eight, glmk_q16_rows one);
 glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s);
 
 #if GLMK_X86

@@ -26,6 +26,7 @@
  */
 #include "internal.h"
 #include <math.h>
+#include <stdlib.h>
 
 static int glm_int4_layout(glmk_type type) { return type == GLMK_TYPE_Q4_ROW || type == GLMK_TYPE_Q4_GROUP; }
 
@@ -59,14 +60,25 @@ glmk_status glmk_quantize_activations_q16(int16_t *xq, float *scales, int32_t *s
 
 glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                   const int32_t *x_sums) {
-    if (!y || !xq || !x_scales || !x_sums) return GLMK_ERR_INVALID_ARGUMENT;
-    const glmk_status status = glmk_matrix_validate(w);
-    if (status != GLMK_OK) return status;
-    switch (w->type) {
-    case GLMK_TYPE_Q4_0: case GLMK_TYPE_Q8_0: case GLMK_TYPE_Q4_ROW: return GLMK_OK;
-    case GLMK_TYPE_Q4_GROUP: return w->group % GLMK_QK == 0 ? GLMK_OK : GLMK_ERR_UNSUPPORTED;
-    default: return GLMK_ERR_UNSUPPORTED;
-    }
+    return glmk_check_integer_activations(y, w, xq, x_scales, x_sums, 1); // Q8_0 too: 16-bit x meets its int8 weights
+}
+
+glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
+                                        const int32_t *x_sums, const float *bias, glmk_q16_rows eight, glmk_q16_rows one) {
+    // the zero-point term per block, shared by all rows (on the stack up to GLM-130B's widths)
+    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
+    float corr_stack[2048];
+    float *corr = blocks <= 2048 ? corr_stack : malloc((size_t)blocks * sizeof(float));
+    if (!corr) return GLMK_ERR_SYSTEM;
+    for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
+    const int64_t groups = w->rows / 8;
+#pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
+    for (int64_t g = 0; g < groups; g++) eight(w, g * 8, xq, x_scales, corr, y + g * 8);
+    for (int64_t n = groups * 8; n < w->rows; n++) one(w, n, xq, x_scales, corr, y + n);
+    if (bias)
+        for (int64_t n = 0; n < w->rows; n++) y[n] += bias[n];
+    if (corr != corr_stack) free(corr);
+    return GLMK_OK;
 }
 
 glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,

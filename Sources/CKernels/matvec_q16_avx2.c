@@ -4,7 +4,6 @@
  */
 #include "internal.h"
 #include "simd_avx2.h"
-#include <stdlib.h>
 
 #if GLMK_X86
 

@@ -19,7 +19,6 @@
  */
 #include "internal.h"
 #include "simd_avx2.h"
-#include <stdlib.h>
 
 #if GLMK_X86
 
@@ -117,7 +116,7 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
     }
 }
 
-// Not inlined into the OpenMP region (see matvec_q16_rows.h).
+// Called through pointers by glmk_matvec_q16_rows_driver (matvec_q16.c).
 __attribute__((target(Z_TARGET), noinline)) static void z_eight_rows(const glmk_matrix *w, int64_t n0, const int16_t *xq,
                                                                      const float *xs, const float *corr, float *out) {
     z_rows_glm(8, w, n0, xq, xs, corr, out);
@@ -136,19 +135,7 @@ glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t
     // conversions stay); nor would 32-wide groups: those keep the AVX2 kernel
     const int glm = w->type == GLMK_TYPE_Q4_ROW || (w->type == GLMK_TYPE_Q4_GROUP && w->group % (2 * GLMK_QK) == 0);
     if (!glm) return glmk_matvec_q16_avx2(y, w, xq, x_scales, x_sums, bias);
-    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
-    float corr_stack[2048];
-    float *corr = blocks <= 2048 ? corr_stack : malloc((size_t)blocks * sizeof(float));
-    if (!corr) return GLMK_ERR_SYSTEM;
-    for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
-    const int64_t groups = w->rows / 8;
-#pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
-    for (int64_t q = 0; q < groups; q++) z_eight_rows(w, q * 8, xq, x_scales, corr, y + q * 8);
-    for (int64_t n = groups * 8; n < w->rows; n++) z_one_row(w, n, xq, x_scales, corr, y + n);
-    if (bias)
-        for (int64_t n = 0; n < w->rows; n++) y[n] += bias[n];
-    if (corr != corr_stack) free(corr);
-    return GLMK_OK;
+    return glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, z_eight_rows, z_one_row);
 }
 
 #endif

@@ -143,8 +143,8 @@ Q16_INLINE void Q16_FN(rows)(int R, const glmk_matrix *w, int64_t n0, const int1
     }
 }
 
-// Not inlined: OpenMP outlines the parallel loop into a function without the
-// target attribute, which may call these but not inline AVX2 code.
+// The row functions glmk_matvec_q16_rows_driver (matvec_q16.c) calls through pointers, so
+// one outer loop serves every instruction set.
 __attribute__((target(Q16_TARGET), noinline)) static void Q16_FN(eight_rows)(const glmk_matrix *w, int64_t n0,
         const int16_t *xq, const float *xs, const float *corr, float *out) {
     Q16_FN(rows)(8, w, n0, xq, xs, corr, out);
@@ -159,21 +159,7 @@ glmk_status Q16_FN(glmk_matvec_q16)(float *y, const glmk_matrix *w, const int16_
                                     const int32_t *x_sums, const float *bias) {
     const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
     if (status != GLMK_OK) return status;
-    // the zero-point term per block, shared by all rows (on the stack up to GLM-130B's widths)
-    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
-    float corr_stack[2048];
-    float *corr = blocks <= 2048 ? corr_stack : malloc((size_t)blocks * sizeof(float));
-    if (!corr) return GLMK_ERR_SYSTEM;
-    for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
-
-    const int64_t groups = w->rows / 8;
-#pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
-    for (int64_t q = 0; q < groups; q++) Q16_FN(eight_rows)(w, q * 8, xq, x_scales, corr, y + q * 8);
-    for (int64_t n = groups * 8; n < w->rows; n++) Q16_FN(one_row)(w, n, xq, x_scales, corr, y + n);
-    if (bias)
-        for (int64_t n = 0; n < w->rows; n++) y[n] += bias[n];
-    if (corr != corr_stack) free(corr);
-    return GLMK_OK;
+    return glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, Q16_FN(eight_rows), Q16_FN(one_row));
 }
 
 #undef Q16_INLINE

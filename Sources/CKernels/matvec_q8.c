@@ -29,15 +29,21 @@ glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, 
     return GLMK_OK;
 }
 
-glmk_status glmk_check_matvec_q8(const float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales, const int32_t *x_sums) {
+glmk_status glmk_check_integer_activations(const float *y, const glmk_matrix *w, const void *xq, const float *x_scales,
+                                           const int32_t *x_sums, int q8_0_too) {
     if (!y || !xq || !x_scales || !x_sums) return GLMK_ERR_INVALID_ARGUMENT;
     const glmk_status status = glmk_matrix_validate(w);
     if (status != GLMK_OK) return status;
     switch (w->type) {
     case GLMK_TYPE_Q4_0: case GLMK_TYPE_Q4_ROW: return GLMK_OK;
     case GLMK_TYPE_Q4_GROUP: return w->group % GLMK_QK == 0 ? GLMK_OK : GLMK_ERR_UNSUPPORTED;
+    case GLMK_TYPE_Q8_0: return q8_0_too ? GLMK_OK : GLMK_ERR_UNSUPPORTED;
     default: return GLMK_ERR_UNSUPPORTED;
     }
+}
+
+glmk_status glmk_check_matvec_q8(const float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales, const int32_t *x_sums) {
+    return glmk_check_integer_activations(y, w, xq, x_scales, x_sums, 0);
 }
 
 glmk_status glmk_matvec_q8_scalar(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
