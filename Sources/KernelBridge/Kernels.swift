@@ -188,7 +188,6 @@ public struct Kernels: Sendable {
                 }
             }
         }
-        if status == GLMK_ERR_UNSUPPORTED, isa != .scalar { return false } // the type was checked by applies(to:)
         try KernelError.check(status, op, "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
         return true
     }
