@@ -16,6 +16,13 @@
  * block and 12 float accumulators; per block the int32 sums lose the zero point
  * (8 x the block's activation sum), become float, and are scaled by
  * s_x(t, b) s_w(n, b).
+ *
+ * Loop order: threads split the 16-row panels; per panel, over K-blocks of 512,
+ * the weights are unpacked once (8 KB, in L1) and every 6-token tile of X runs
+ * over them. X is packed once per call with each K-block's tiles contiguous, so a
+ * panel pass reads one stream. The panel's outputs build up in a contiguous
+ * m x 16 buffer and reach Y once: Y's rows are a page or more apart at GLM-130B's
+ * widths, and updating them in place every K-block cost ~20% (TLB walks, misses).
  */
 #include "internal.h"
 #include "simd_avx2.h"
@@ -114,10 +121,7 @@ GLMK_AVX2 static void pack_panel(uint8_t *bytes, float *scales, const glmk_matri
 GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
                                      const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
     __m256 acc[Q8_MR][2];
-    for (int i = 0; i < mr; i++) {
-        acc[i][0] = _mm256_loadu_ps(c + i * c_stride);
-        acc[i][1] = _mm256_loadu_ps(c + i * c_stride + 8);
-    }
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < kc / GLMK_QK; b++) {
         __m256i dot[Q8_MR][2];
         for (int i = 0; i < mr; i++) dot[i][0] = dot[i][1] = _mm256_setzero_si256();
@@ -140,8 +144,8 @@ GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t kc, const int32_t *xp, cons
         }
     }
     for (int i = 0; i < mr; i++) {
-        _mm256_storeu_ps(c + i * c_stride, acc[i][0]);
-        _mm256_storeu_ps(c + i * c_stride + 8, acc[i][1]);
+        _mm256_storeu_ps(c + i * c_stride, _mm256_add_ps(acc[i][0], _mm256_loadu_ps(c + i * c_stride)));
+        _mm256_storeu_ps(c + i * c_stride + 8, _mm256_add_ps(acc[i][1], _mm256_loadu_ps(c + i * c_stride + 8)));
     }
 }
 
@@ -157,66 +161,69 @@ GLMK_VNNI static void q8_tile(int mr, int64_t kc, const int32_t *xp, const float
     }
 }
 
-/// The quantized X, packed per 6-token tile for the whole width: the 4-byte groups
-/// as (cols/4, 6) int32, scales and sums as (blocks, 6). Tokens past m and columns
-/// past k are zero (a zero activation adds nothing, whatever the weight).
+/// The quantized X, packed per (K-block, 6-token tile): the 4-byte groups as
+/// (Q8_KC/4, 6) int32, scales and sums as (Q8_BLOCKS, 6). A K-block's tiles are
+/// contiguous, so the tiles that run over one packed panel are one stream.
+/// Tokens past m and columns past k are zero (a zero activation adds nothing).
 typedef struct {
     int32_t *groups;
     float *scales;
     int32_t *sums;
-    int64_t cols4, blocks; // padded to whole blocks
+    int64_t tiles, kblocks;
 } packed_x;
+
+static inline int64_t x_slot(const packed_x *p, int64_t kblock, int64_t tile) { return kblock * p->tiles + tile; }
 
 static void pack_x_tile(const packed_x *p, int64_t t, const int8_t *xq, const float *x_scales, const int32_t *x_sums,
                         int64_t m, int64_t k) {
     const int64_t kb = (k + GLMK_QK - 1) / GLMK_QK;
-    int32_t *g = p->groups + t * p->cols4 * Q8_MR;
-    for (int i = 0; i < Q8_MR; i++) {
-        const int64_t token = t * Q8_MR + i;
-        for (int64_t c4 = 0; c4 < p->cols4; c4++) {
-            uint8_t bytes[4] = {0, 0, 0, 0};
-            for (int j = 0; j < 4; j++) {
-                const int64_t col = c4 * 4 + j;
-                if (token < m && col < k) bytes[j] = (uint8_t)xq[token * k + col];
+    for (int64_t kblock = 0; kblock < p->kblocks; kblock++) {
+        int32_t *g = p->groups + x_slot(p, kblock, t) * (Q8_KC / 4 * Q8_MR);
+        float *scales = p->scales + x_slot(p, kblock, t) * (Q8_BLOCKS * Q8_MR);
+        int32_t *sums = p->sums + x_slot(p, kblock, t) * (Q8_BLOCKS * Q8_MR);
+        for (int i = 0; i < Q8_MR; i++) {
+            const int64_t token = t * Q8_MR + i;
+            for (int64_t c4 = 0; c4 < Q8_KC / 4; c4++) {
+                const int64_t col = kblock * Q8_KC + c4 * 4;
+                uint8_t bytes[4] = {0, 0, 0, 0};
+                if (token < m && col + 4 <= k) memcpy(bytes, xq + token * k + col, 4);
+                else
+                    for (int j = 0; j < 4; j++)
+                        if (token < m && col + j < k) bytes[j] = (uint8_t)xq[token * k + col + j];
+                memcpy(&g[c4 * Q8_MR + i], bytes, 4);
             }
-            memcpy(&g[c4 * Q8_MR + i], bytes, 4);
-        }
-        for (int64_t b = 0; b < p->blocks; b++) {
-            const int inside = token < m && b < kb;
-            p->scales[(t * p->blocks + b) * Q8_MR + i] = inside ? x_scales[token * kb + b] : 0.0f;
-            p->sums[(t * p->blocks + b) * Q8_MR + i] = inside ? x_sums[token * kb + b] : 0;
+            for (int64_t b = 0; b < Q8_BLOCKS; b++) {
+                const int64_t block = kblock * Q8_BLOCKS + b;
+                const int inside = token < m && block < kb;
+                scales[b * Q8_MR + i] = inside ? x_scales[token * kb + block] : 0.0f;
+                sums[b * Q8_MR + i] = inside ? x_sums[token * kb + block] : 0;
+            }
         }
     }
 }
 
+/// Y[:, n0 : n0 + 16) = bias + X W[n0 : n0 + 16)^T. The panel's outputs for all m
+/// tokens build up over the K-blocks in `acc` (m x 16, contiguous) and reach Y once:
+/// Y's rows are n floats apart, one page each at GLM-130B's widths.
 GLMK_VNNI static void q8_panel(float *y, int64_t y_stride, const glmk_matrix *w, const packed_x *px, int64_t m,
-                               int64_t n0) {
+                               int64_t n0, const float *bias, float *acc) {
+    uint8_t panel[Q8_KC / 4 * Q8_NR * 4] __attribute__((aligned(64)));
+    float pscales[Q8_BLOCKS * Q8_NR] __attribute__((aligned(64)));
     const int64_t nr = w->rows - n0 < Q8_NR ? w->rows - n0 : Q8_NR;
-    uint8_t panel[Q8_KC / 4 * Q8_NR * 4] __attribute__((aligned(32)));
-    float pscales[Q8_BLOCKS * Q8_NR] __attribute__((aligned(32)));
-    float edge[Q8_MR * Q8_NR];
-    const int64_t width = px->blocks * GLMK_QK;
+    const int64_t width = (w->cols + GLMK_QK - 1) / GLMK_QK * GLMK_QK;
+    memset(acc, 0, (size_t)(m * Q8_NR) * sizeof(float));
     for (int64_t k0 = 0; k0 < width; k0 += Q8_KC) {
         const int64_t kc = width - k0 < Q8_KC ? width - k0 : Q8_KC;
         pack_panel(panel, pscales, w, n0, k0, kc);
         for (int64_t t = 0; t < m; t += Q8_MR) {
             const int mr = (int)(m - t < Q8_MR ? m - t : Q8_MR);
-            const int64_t tile = t / Q8_MR;
-            const int32_t *xp = px->groups + tile * px->cols4 * Q8_MR + (k0 / 4) * Q8_MR;
-            const float *xs = px->scales + (tile * px->blocks + k0 / GLMK_QK) * Q8_MR;
-            const int32_t *xsum = px->sums + (tile * px->blocks + k0 / GLMK_QK) * Q8_MR;
-            float *yt = y + t * y_stride + n0;
-            if (nr == Q8_NR) {
-                q8_tile(mr, kc, xp, xs, xsum, panel, pscales, yt, y_stride);
-            } else {
-                for (int i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < Q8_NR; j++) edge[i * Q8_NR + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
-                q8_tile(mr, kc, xp, xs, xsum, panel, pscales, edge, Q8_NR);
-                for (int i = 0; i < mr; i++)
-                    for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * Q8_NR + j];
-            }
+            const int64_t slot = x_slot(px, k0 / Q8_KC, t / Q8_MR);
+            q8_tile(mr, kc, px->groups + slot * (Q8_KC / 4 * Q8_MR), px->scales + slot * (Q8_BLOCKS * Q8_MR),
+                    px->sums + slot * (Q8_BLOCKS * Q8_MR), panel, pscales, acc + t * Q8_NR, Q8_NR);
         }
     }
+    for (int64_t t = 0; t < m; t++)
+        for (int64_t j = 0; j < nr; j++) y[t * y_stride + n0 + j] = acc[t * Q8_NR + j] + (bias ? bias[n0 + j] : 0.0f);
 }
 
 glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
@@ -225,27 +232,32 @@ glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w
     if (status != GLMK_OK) return status;
     if (!glmk_matmul_q8_fast_available()) return GLMK_ERR_UNSUPPORTED;
     const int64_t tiles = (m + Q8_MR - 1) / Q8_MR, panels = (w->rows + Q8_NR - 1) / Q8_NR;
-    packed_x px = {.blocks = (w->cols + GLMK_QK - 1) / GLMK_QK};
-    px.cols4 = px.blocks * GLMK_QK / 4;
-    px.groups = aligned_alloc(64, (size_t)(tiles * px.cols4 * Q8_MR) * sizeof(int32_t) + 64);
-    px.scales = malloc((size_t)(tiles * px.blocks * Q8_MR) * sizeof(float));
-    px.sums = malloc((size_t)(tiles * px.blocks * Q8_MR) * sizeof(int32_t));
+    packed_x px = {.tiles = tiles, .kblocks = (w->cols + Q8_KC - 1) / Q8_KC};
+    const size_t slots = (size_t)(px.tiles * px.kblocks);
+    px.groups = aligned_alloc(64, slots * (Q8_KC / 4 * Q8_MR) * sizeof(int32_t));
+    px.scales = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(float));
+    px.sums = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(int32_t));
     if (!px.groups || !px.scales || !px.sums) {
         free(px.groups), free(px.scales), free(px.sums);
         return GLMK_ERR_SYSTEM;
     }
+    glmk_status result = GLMK_OK;
 #pragma omp parallel if (m * w->rows * w->cols >= 65536)
     {
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tiles; t++) pack_x_tile(&px, t, xq, x_scales, x_sums, m, w->cols);
+        float *acc = aligned_alloc(64, (size_t)(tiles * Q8_MR * Q8_NR) * sizeof(float));
+        if (!acc) {
+#pragma omp atomic write
+            result = GLMK_ERR_SYSTEM;
+        }
 #pragma omp for schedule(static)
-        for (int64_t t = 0; t < m; t++)
-            for (int64_t n = 0; n < w->rows; n++) y[t * y_stride + n] = bias ? bias[n] : 0.0f;
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < panels; p++) q8_panel(y, y_stride, w, &px, m, p * Q8_NR);
+        for (int64_t p = 0; p < panels; p++)
+            if (acc) q8_panel(y, y_stride, w, &px, m, p * Q8_NR, bias, acc);
+        free(acc);
     }
     free(px.groups), free(px.scales), free(px.sums);
-    return GLMK_OK;
+    return result;
 }
 
 #endif

@@ -29,6 +29,14 @@ glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, 
     return GLMK_OK;
 }
 
+glmk_status glmk_quantize_activation_rows(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t m, int64_t k) {
+    if (!xq || !scales || !sums || !x || m <= 0 || k <= 0) return GLMK_ERR_INVALID_ARGUMENT;
+    const int64_t blocks = (k + GLMK_QK - 1) / GLMK_QK;
+#pragma omp parallel for schedule(static) if (m * k >= 65536)
+    for (int64_t t = 0; t < m; t++) glmk_quantize_activations(xq + t * k, scales + t * blocks, sums + t * blocks, x + t * k, k);
+    return GLMK_OK;
+}
+
 glmk_status glmk_check_integer_activations(const float *y, const glmk_matrix *w, const void *xq, const float *x_scales,
                                            const int32_t *x_sums, int q8_0_too) {
     if (!y || !xq || !x_scales || !x_sums) return GLMK_ERR_INVALID_ARGUMENT;

@@ -243,12 +243,11 @@ enum { MR = 6, NR = 16, KC_MAX = 512 };
 
 /// C (mr, 16) += X (mr, kc) @ P (kc, 16), X packed as (kc, 6). mr is a literal at
 /// every call site, so the loops unroll and the 12 accumulators stay in registers.
+/// C is read only at the end: the products do not wait for its rows (far apart in
+/// Y, often a cache and TLB miss each), and the caller prefetches the next tile's.
 GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *xp, const float *panel, float *c, int64_t c_stride) {
     __m256 acc[MR][2];
-    for (int i = 0; i < mr; i++) {
-        acc[i][0] = _mm256_loadu_ps(c + i * c_stride);
-        acc[i][1] = _mm256_loadu_ps(c + i * c_stride + 8);
-    }
+    for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         const __m256 b0 = _mm256_load_ps(panel + k * NR);
         const __m256 b1 = _mm256_load_ps(panel + k * NR + 8);
@@ -259,8 +258,8 @@ GLMK_AVX2_INLINE void tile_kernel(int mr, int64_t kc, const float *xp, const flo
         }
     }
     for (int i = 0; i < mr; i++) {
-        _mm256_storeu_ps(c + i * c_stride, acc[i][0]);
-        _mm256_storeu_ps(c + i * c_stride + 8, acc[i][1]);
+        _mm256_storeu_ps(c + i * c_stride, _mm256_add_ps(acc[i][0], _mm256_loadu_ps(c + i * c_stride)));
+        _mm256_storeu_ps(c + i * c_stride + 8, _mm256_add_ps(acc[i][1], _mm256_loadu_ps(c + i * c_stride + 8)));
     }
 }
 
@@ -338,6 +337,8 @@ GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix
         const int mr = (int)(m - t < MR ? m - t : MR);
         const float *xt = xp + (t / MR) * kc * MR;
         float *yt = y + t * y_stride + n0;
+        if (t + MR < m)
+            for (int i = 0; i < MR && t + MR + i < m; i++) _mm_prefetch((const char *)(yt + (MR + i) * y_stride), _MM_HINT_T0);
         if (nr == NR) {
             tile(mr, kc, xt, panel, yt, y_stride);
         } else {

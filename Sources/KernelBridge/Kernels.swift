@@ -163,12 +163,8 @@ public struct Kernels: Sendable {
             scales.withUnsafeMutableBufferPointer { s in
                 sums.withUnsafeMutableBufferPointer { u in
                     x.withUnsafeBufferPointer { xp in
-                        var status = GLMK_OK
-                        for t in 0..<m where status == GLMK_OK {
-                            status = glmk_quantize_activations(q.baseAddress! + t * w.cols, s.baseAddress! + t * blocks,
-                                                               u.baseAddress! + t * blocks, xp.baseAddress! + t * w.cols, Int64(w.cols))
-                        }
-                        return status
+                        glmk_quantize_activation_rows(q.baseAddress, s.baseAddress, u.baseAddress, xp.baseAddress,
+                                                      Int64(m), Int64(w.cols))
                     }
                 }
             }

@@ -171,6 +171,10 @@ typedef struct {
 /// zero-point correction of unsigned weight nibbles). xq (k), scales, sums (ceil(k / 32)).
 glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t k);
 
+/// glmk_quantize_activations on each of m rows of x (m, k), rows in parallel:
+/// xq (m, k), scales and sums (m, ceil(k / 32)).
+glmk_status glmk_quantize_activation_rows(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t m, int64_t k);
+
 /// Quantizes activations x (k) to 16 bits in blocks of 32 for glmk_kernels.matvec_q16
 /// with a `weights` matrix: scale = absmax / 32767, q = round(x / scale), sums[b] =
 /// block b's sum of q. A full block is stored in the order `weights`' nibbles come
