@@ -56,20 +56,9 @@ glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha
     return GLMK_OK;
 }
 
-GLMK_AVX2_INLINE __m256 gelu_erf256(__m256 v) {
-    const __m256 e = glmk_erf256(_mm256_mul_ps(v, _mm256_set1_ps(0.70710678118654752f)));
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
-
-GLMK_AVX2_INLINE __m256 gelu_tanh256(__m256 v) {
-    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
-    const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), v3, v));
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), _mm256_add_ps(_mm256_set1_ps(1.0f), glmk_tanh256(inner)));
-}
-
-/// Four vectors per step: GeLU's erf is a ~35-deep dependent chain, too long for
-/// the out-of-order window to overlap iterations on its own (one vector per step
-/// ran at ~44 cycles per 8 values, latency bound).
+/// Four vectors per step: GeLU is a ~25-deep dependent chain (two Horner
+/// polynomials and a division), too long for the out-of-order window to overlap
+/// iterations on its own (one vector per step was latency bound).
 enum { GELU_UNROLL = 4 };
 
 GLMK_AVX2 static void geglu_row(float *o, const float *u, const float *bias, int64_t inner) {
@@ -84,7 +73,7 @@ GLMK_AVX2 static void geglu_row(float *o, const float *u, const float *bias, int
                 x2[j] = _mm256_add_ps(x2[j], _mm256_loadu_ps(bias + inner + i + 8 * j));
             }
         }
-        for (int j = 0; j < GELU_UNROLL; j++) _mm256_storeu_ps(o + i + 8 * j, _mm256_mul_ps(x1[j], gelu_erf256(x2[j])));
+        for (int j = 0; j < GELU_UNROLL; j++) _mm256_storeu_ps(o + i + 8 * j, _mm256_mul_ps(x1[j], glmk_gelu_erf256(x2[j])));
     }
     for (; i + 8 <= inner; i += 8) {
         __m256 x1 = _mm256_loadu_ps(u + i), x2 = _mm256_loadu_ps(u + inner + i);
@@ -92,7 +81,7 @@ GLMK_AVX2 static void geglu_row(float *o, const float *u, const float *bias, int
             x1 = _mm256_add_ps(x1, _mm256_loadu_ps(bias + i));
             x2 = _mm256_add_ps(x2, _mm256_loadu_ps(bias + inner + i));
         }
-        _mm256_storeu_ps(o + i, _mm256_mul_ps(x1, gelu_erf256(x2)));
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(x1, glmk_gelu_erf256(x2)));
     }
     if (i < inner) {
         // the tail goes through the same vector math on a padded copy
@@ -101,7 +90,7 @@ GLMK_AVX2 static void geglu_row(float *o, const float *u, const float *bias, int
             a[j - i] = u[j] + (bias ? bias[j] : 0.0f);
             b[j - i] = u[inner + j] + (bias ? bias[inner + j] : 0.0f);
         }
-        _mm256_storeu_ps(r, _mm256_mul_ps(_mm256_loadu_ps(a), gelu_erf256(_mm256_loadu_ps(b))));
+        _mm256_storeu_ps(r, _mm256_mul_ps(_mm256_loadu_ps(a), glmk_gelu_erf256(_mm256_loadu_ps(b))));
         for (int64_t j = i; j < inner; j++) o[j] = r[j - i];
     }
 }
@@ -114,7 +103,7 @@ glmk_status glmk_bias_geglu_avx2(float *out, const float *u, const float *bias, 
 }
 
 GLMK_AVX2_INLINE __m256 gelu256(__m256 v, glmk_gelu_form form) {
-    return form == GLMK_GELU_ERF ? gelu_erf256(v) : gelu_tanh256(v);
+    return form == GLMK_GELU_ERF ? glmk_gelu_erf256(v) : glmk_gelu_tanh256(v);
 }
 
 /// One form per loop (`form` is a literal at each call), four vectors per step.

@@ -52,15 +52,8 @@ GLMK_AVX2_INLINE __m256 step8(glmk_eltwise_op op, __m256 a, __m256 b, __m256 sca
     case GLMK_ELT_ADD_ROW: return _mm256_add_ps(a, b);
     case GLMK_ELT_SCALE_ADD: return _mm256_fmadd_ps(a, scalar, b);
     case GLMK_ELT_MUL: return _mm256_mul_ps(a, b);
-    case GLMK_ELT_GELU_ERF: {
-        const __m256 e = glmk_erf256(_mm256_mul_ps(a, _mm256_set1_ps(0.70710678118654752f)));
-        return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), a), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-    }
-    case GLMK_ELT_GELU_TANH: {
-        const __m256 a3 = _mm256_mul_ps(_mm256_mul_ps(a, a), a);
-        const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), a3, a));
-        return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), a), _mm256_add_ps(_mm256_set1_ps(1.0f), glmk_tanh256(inner)));
-    }
+    case GLMK_ELT_GELU_ERF: return glmk_gelu_erf256(a);
+    case GLMK_ELT_GELU_TANH: return glmk_gelu_tanh256(a);
     }
     return a;
 }
