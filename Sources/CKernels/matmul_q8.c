@@ -116,31 +116,60 @@ GLMK_AVX2 static void pack_panel(uint8_t *bytes, float *scales, const glmk_matri
     }
 }
 
+/// The int32 dot products of block b (32 columns) for the tile's mr tokens x 16 rows.
+GLMK_VNNI_INLINE void q8_block_dots(int mr, int64_t b, const int32_t *xp, const uint8_t *panel, __m256i dot[Q8_MR][2]) {
+    for (int i = 0; i < mr; i++) dot[i][0] = dot[i][1] = _mm256_setzero_si256();
+    for (int64_t s = 0; s < GLMK_QK / 4; s++) {
+        const int64_t k4 = b * (GLMK_QK / 4) + s;
+        const __m256i w0 = _mm256_load_si256((const __m256i *)(panel + k4 * Q8_NR * 4));
+        const __m256i w1 = _mm256_load_si256((const __m256i *)(panel + k4 * Q8_NR * 4 + 32));
+        for (int i = 0; i < mr; i++) {
+            const __m256i x = _mm256_set1_epi32(xp[k4 * Q8_MR + i]);
+            dot[i][0] = _mm256_dpbusd_epi32(dot[i][0], w0, x);
+            dot[i][1] = _mm256_dpbusd_epi32(dot[i][1], w1, x);
+        }
+    }
+}
+
 /// C (mr, 16) += the tile's products over kc columns (a multiple of 32).
 /// xp: (kc/4, 6) int32 (4 bytes of x per token), xs / xsum: (kc/32, 6).
-GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
-                                     const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
+///
+/// With one weight scale per row (`row_scaled`: q4_row, GLM-130B's format) a block
+/// needs only its activation scale: acc += s_x(b) dot_b (convert, one FMA), and the
+/// zero point (8 x the activation sums, `zero8`: 8 sum_b s_x(b) xsum_b per token)
+/// and the row scale apply once at the end. Otherwise every block takes
+/// (dot_b - 8 xsum_b) s_x(b) s_w(n, b): two more operations per accumulator on the
+/// pipes that also run vpdpbusd (measured ~10% of the tile).
+GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int row_scaled, int64_t kc, const int32_t *xp, const float *xs,
+                                     const int32_t *xsum, const float *zero8, const uint8_t *panel,
+                                     const float *pscales, float *c, int64_t c_stride) {
     __m256 acc[Q8_MR][2];
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < kc / GLMK_QK; b++) {
         __m256i dot[Q8_MR][2];
-        for (int i = 0; i < mr; i++) dot[i][0] = dot[i][1] = _mm256_setzero_si256();
-        for (int64_t s = 0; s < GLMK_QK / 4; s++) {
-            const int64_t k4 = b * (GLMK_QK / 4) + s;
-            const __m256i w0 = _mm256_load_si256((const __m256i *)(panel + k4 * Q8_NR * 4));
-            const __m256i w1 = _mm256_load_si256((const __m256i *)(panel + k4 * Q8_NR * 4 + 32));
+        q8_block_dots(mr, b, xp, panel, dot);
+        if (row_scaled) {
             for (int i = 0; i < mr; i++) {
-                const __m256i x = _mm256_set1_epi32(xp[k4 * Q8_MR + i]);
-                dot[i][0] = _mm256_dpbusd_epi32(dot[i][0], w0, x);
-                dot[i][1] = _mm256_dpbusd_epi32(dot[i][1], w1, x);
+                const __m256 sx = _mm256_set1_ps(xs[b * Q8_MR + i]);
+                acc[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i][0]), sx, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i][1]), sx, acc[i][1]);
+            }
+        } else {
+            const __m256 sw0 = _mm256_load_ps(pscales + b * Q8_NR), sw1 = _mm256_load_ps(pscales + b * Q8_NR + 8);
+            for (int i = 0; i < mr; i++) {
+                const __m256i zero_point = _mm256_set1_epi32(8 * xsum[b * Q8_MR + i]);
+                const __m256 sx = _mm256_set1_ps(xs[b * Q8_MR + i]);
+                acc[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][0], zero_point)), _mm256_mul_ps(sx, sw0), acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][1], zero_point)), _mm256_mul_ps(sx, sw1), acc[i][1]);
             }
         }
-        const __m256 sw0 = _mm256_load_ps(pscales + b * Q8_NR), sw1 = _mm256_load_ps(pscales + b * Q8_NR + 8);
+    }
+    if (row_scaled) {
+        const __m256 sw0 = _mm256_load_ps(pscales), sw1 = _mm256_load_ps(pscales + 8);
         for (int i = 0; i < mr; i++) {
-            const __m256i zero_point = _mm256_set1_epi32(8 * xsum[b * Q8_MR + i]);
-            const __m256 sx = _mm256_set1_ps(xs[b * Q8_MR + i]);
-            acc[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][0], zero_point)), _mm256_mul_ps(sx, sw0), acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(dot[i][1], zero_point)), _mm256_mul_ps(sx, sw1), acc[i][1]);
+            const __m256 z = _mm256_set1_ps(zero8[i]);
+            acc[i][0] = _mm256_mul_ps(_mm256_sub_ps(acc[i][0], z), sw0);
+            acc[i][1] = _mm256_mul_ps(_mm256_sub_ps(acc[i][1], z), sw1);
         }
     }
     for (int i = 0; i < mr; i++) {
@@ -149,26 +178,33 @@ GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t kc, const int32_t *xp, cons
     }
 }
 
-GLMK_VNNI static void q8_tile(int mr, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
-                              const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
+/// The tile kernel with mr and the scaling form as literals (registers, unrolled loops).
+GLMK_VNNI static void q8_tile(int mr, int row_scaled, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
+                              const float *zero8, const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
+#define Q8_TILE(MR) \
+    (row_scaled ? q8_tile_kernel(MR, 1, kc, xp, xs, xsum, zero8, panel, pscales, c, c_stride) \
+                : q8_tile_kernel(MR, 0, kc, xp, xs, xsum, zero8, panel, pscales, c, c_stride))
     switch (mr) {
-    case 6: q8_tile_kernel(6, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
-    case 5: q8_tile_kernel(5, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
-    case 4: q8_tile_kernel(4, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
-    case 3: q8_tile_kernel(3, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
-    case 2: q8_tile_kernel(2, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
-    default: q8_tile_kernel(1, kc, xp, xs, xsum, panel, pscales, c, c_stride); break;
+    case 6: Q8_TILE(6); break;
+    case 5: Q8_TILE(5); break;
+    case 4: Q8_TILE(4); break;
+    case 3: Q8_TILE(3); break;
+    case 2: Q8_TILE(2); break;
+    default: Q8_TILE(1); break;
     }
+#undef Q8_TILE
 }
 
 /// The quantized X, packed per (K-block, 6-token tile): the 4-byte groups as
-/// (Q8_KC/4, 6) int32, scales and sums as (Q8_BLOCKS, 6). A K-block's tiles are
+/// (Q8_KC/4, 6) int32, scales and sums as (Q8_BLOCKS, 6), and per token the
+/// K-block's zero-point term 8 sum_b s_x(b) xsum_b (6). A K-block's tiles are
 /// contiguous, so the tiles that run over one packed panel are one stream.
 /// Tokens past m and columns past k are zero (a zero activation adds nothing).
 typedef struct {
     int32_t *groups;
     float *scales;
     int32_t *sums;
+    float *zero8;
     int64_t tiles, kblocks;
 } packed_x;
 
@@ -192,12 +228,15 @@ static void pack_x_tile(const packed_x *p, int64_t t, const int8_t *xq, const fl
                         if (token < m && col + j < k) bytes[j] = (uint8_t)xq[token * k + col + j];
                 memcpy(&g[c4 * Q8_MR + i], bytes, 4);
             }
+            float zero8 = 0.0f;
             for (int64_t b = 0; b < Q8_BLOCKS; b++) {
                 const int64_t block = kblock * Q8_BLOCKS + b;
                 const int inside = token < m && block < kb;
                 scales[b * Q8_MR + i] = inside ? x_scales[token * kb + block] : 0.0f;
                 sums[b * Q8_MR + i] = inside ? x_sums[token * kb + block] : 0;
+                zero8 += 8.0f * scales[b * Q8_MR + i] * (float)sums[b * Q8_MR + i];
             }
+            p->zero8[x_slot(p, kblock, t) * Q8_MR + i] = zero8;
         }
     }
 }
@@ -218,8 +257,9 @@ GLMK_VNNI static void q8_panel(float *y, int64_t y_stride, const glmk_matrix *w,
         for (int64_t t = 0; t < m; t += Q8_MR) {
             const int mr = (int)(m - t < Q8_MR ? m - t : Q8_MR);
             const int64_t slot = x_slot(px, k0 / Q8_KC, t / Q8_MR);
-            q8_tile(mr, kc, px->groups + slot * (Q8_KC / 4 * Q8_MR), px->scales + slot * (Q8_BLOCKS * Q8_MR),
-                    px->sums + slot * (Q8_BLOCKS * Q8_MR), panel, pscales, acc + t * Q8_NR, Q8_NR);
+            q8_tile(mr, w->type == GLMK_TYPE_Q4_ROW, kc, px->groups + slot * (Q8_KC / 4 * Q8_MR),
+                    px->scales + slot * (Q8_BLOCKS * Q8_MR), px->sums + slot * (Q8_BLOCKS * Q8_MR), px->zero8 + slot * Q8_MR,
+                    panel, pscales, acc + t * Q8_NR, Q8_NR);
         }
     }
     for (int64_t t = 0; t < m; t++)
@@ -237,8 +277,9 @@ glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w
     px.groups = aligned_alloc(64, slots * (Q8_KC / 4 * Q8_MR) * sizeof(int32_t));
     px.scales = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(float));
     px.sums = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(int32_t));
-    if (!px.groups || !px.scales || !px.sums) {
-        free(px.groups), free(px.scales), free(px.sums);
+    px.zero8 = malloc(slots * Q8_MR * sizeof(float));
+    if (!px.groups || !px.scales || !px.sums || !px.zero8) {
+        free(px.groups), free(px.scales), free(px.sums), free(px.zero8);
         return GLMK_ERR_SYSTEM;
     }
     glmk_status result = GLMK_OK;
@@ -256,7 +297,7 @@ glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w
             if (acc) q8_panel(y, y_stride, w, &px, m, p * Q8_NR, bias, acc);
         free(acc);
     }
-    free(px.groups), free(px.scales), free(px.sums);
+    free(px.groups), free(px.scales), free(px.sums), free(px.zero8);
     return result;
 }
 
