@@ -171,7 +171,7 @@ glmk_status glmk_check_rope(const float *x, const glmk_rope_shape *s, const int3
 glmk_status glmk_check_embedding(const float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
 glmk_status glmk_check_dequantize(const float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count);
 
-/// K-block for the mat-mat panels, chosen from the L1 data cache size.
+/// K-block for the FP32 mat-mat panels, chosen from the L2 cache size (topology.c).
 int64_t glmk_matmul_kc(void);
 
 #endif

@@ -239,7 +239,7 @@ glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, con
 
 // MARK: - Mat-mat (prefill)
 
-enum { MR = 6, NR = 16, KC_MAX = 512 };
+enum { MR = 6, NR = 16 };
 
 /// C (mr, 16) += X (mr, kc) @ P (kc, 16), X packed as (kc, 6). mr is a literal at
 /// every call site, so the loops unroll and the 12 accumulators stay in registers.
@@ -310,28 +310,33 @@ GLMK_AVX2_INLINE void transpose8x8(float *out, int64_t out_stride, const float *
 
 /// panel (kc, 16) = rows (16, kc)^T, 8 x 8 blocks in registers (the scalar loop was
 /// ~15% of a 128-token prefill: the panel is rebuilt for every K-block).
-GLMK_AVX2 static void transpose_panel(float *panel, float rows[][KC_MAX], int64_t kc) {
+GLMK_AVX2 static void transpose_panel(float *panel, const float *rows, int64_t row_stride, int64_t kc) {
     int64_t k = 0;
     for (; k + 8 <= kc; k += 8)
-        for (int64_t j = 0; j < NR; j += 8) transpose8x8(panel + k * NR + j, NR, &rows[j][k], KC_MAX);
+        for (int64_t j = 0; j < NR; j += 8) transpose8x8(panel + k * NR + j, NR, rows + j * row_stride + k, row_stride);
     for (; k < kc; k++)
-        for (int64_t j = 0; j < NR; j++) panel[k * NR + j] = rows[j][k];
+        for (int64_t j = 0; j < NR; j++) panel[k * NR + j] = rows[j * row_stride + k];
 }
+
+/// A thread's panel buffers: the 16 rows as dequantized (16, kc_max) and transposed (kc_max, 16).
+typedef struct {
+    float *rows, *panel;
+    int64_t kc_max;
+} panel_scratch;
 
 /// Y[:, n0 : n0 + nr] += X[:, k0 : k0 + kc] W[n0 : n0 + nr, k0 : k0 + kc]^T for all m
 /// tokens: the panel's rows are dequantized into (kc, 16) and every 6-token tile of
 /// the packed X runs over it.
 GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix *w, const float *xp, int64_t m,
-                                   int64_t n0, int64_t k0, int64_t kc) {
+                                   int64_t n0, int64_t k0, int64_t kc, const panel_scratch *scratch) {
     const int64_t nr = w->rows - n0 < NR ? w->rows - n0 : NR;
-    float rows[NR][KC_MAX] __attribute__((aligned(32)));
-    float panel[KC_MAX * NR] __attribute__((aligned(32)));
+    float *rows = scratch->rows, *panel = scratch->panel;
     float edge[MR * NR]; // a tile's outputs when the panel has fewer than 16 rows
     for (int64_t j = 0; j < NR; j++) {
-        if (j < nr) glmk_dequantize_row_avx2(rows[j], w, n0 + j, k0, kc);
-        else memset(rows[j], 0, (size_t)kc * sizeof(float));
+        if (j < nr) glmk_dequantize_row_avx2(rows + j * scratch->kc_max, w, n0 + j, k0, kc);
+        else memset(rows + j * scratch->kc_max, 0, (size_t)kc * sizeof(float));
     }
-    transpose_panel(panel, rows, kc);
+    transpose_panel(panel, rows, scratch->kc_max, kc);
 
     for (int64_t t = 0; t < m; t += MR) {
         const int mr = (int)(m - t < MR ? m - t : MR);
@@ -356,14 +361,21 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
     const glmk_status status = glmk_check_product(y, w, x);
     if (status != GLMK_OK) return status;
     if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;
-    int64_t kc_max = glmk_matmul_kc();
-    kc_max = kc_max > KC_MAX ? KC_MAX : kc_max;
+    const int64_t kc_max = w->cols < glmk_matmul_kc() ? w->cols : glmk_matmul_kc();
     const int64_t panels = (w->rows + NR - 1) / NR, tiles = (m + MR - 1) / MR;
     // X's K-block packed once and shared by all threads' panels (tiles x kc x 6 floats)
     float *xp = aligned_alloc(64, (size_t)(tiles * MR * kc_max) * sizeof(float));
     if (!xp) return GLMK_ERR_SYSTEM;
+    glmk_status result = GLMK_OK;
 #pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
     {
+        panel_scratch scratch = {.kc_max = kc_max};
+        scratch.rows = aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
+        scratch.panel = aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
+        if (!scratch.rows || !scratch.panel) {
+#pragma omp atomic write
+            result = GLMK_ERR_SYSTEM;
+        }
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < m; t++)
             for (int64_t n = 0; n < w->rows; n++) y[t * y_stride + n] = bias ? bias[n] : 0.0f;
@@ -372,11 +384,14 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < tiles; t++) pack_tile(xp + t * kc * MR, x, x_stride, m, t * MR, k0, kc);
 #pragma omp for schedule(static)
-            for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, xp, m, p * NR, k0, kc);
+            for (int64_t p = 0; p < panels; p++)
+                if (scratch.rows && scratch.panel) matmul_panel(y, y_stride, w, xp, m, p * NR, k0, kc, &scratch);
         }
+        free(scratch.rows);
+        free(scratch.panel);
     }
     free(xp);
-    return GLMK_OK;
+    return result;
 }
 
 // MARK: - Embedding lookup

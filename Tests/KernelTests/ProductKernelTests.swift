@@ -124,6 +124,25 @@ struct ProductKernelTests {
         }
     }
 
+    // The mat-mat blocks K by up to 4096 columns (from the L2 size): rows wider than
+    // two blocks exercise the accumulation across K-blocks and a partial last one.
+    @Test("mat-mat: SIMD matches the scalar reference across several K-blocks", arguments: WeightType.allCases)
+    func matmulSIMD_matchesReferenceAcrossKBlocks(type: WeightType) throws {
+        let scalar = try Kernels(isa: .scalar)
+        let cols = type.block == 32 ? 259 * 32 : 8292, rows = 17, m = 7
+        let w = try matrix(type, rows: rows, cols: cols, group: groupCases(type).last!, seed: 11)
+        var rng = SeededGenerator(seed: 12)
+        let x = rng.normals(m * cols), bias = rng.normals(rows)
+        for isa in simdSets {
+            var expected = [Float](repeating: 0, count: m * rows), actual = expected
+            try scalar.matmul(w, x, tokens: m, bias: bias, into: &expected)
+            try Kernels(isa: isa).matmul(w, x, tokens: m, bias: bias, into: &actual)
+            let magnitude = productMagnitude(try scalar.dequantize(w), rows: rows, cols: cols, x: x, tokens: m, bias: bias)
+            let error = productError(actual, expected, magnitude: magnitude)
+            #expect(error <= Tolerance.fp32Kernel, "\(isa) \(type) m\(m) \(rows)x\(cols): nmse \(error)")
+        }
+    }
+
     @Test("mat-mat of one token equals mat-vec")
     func matmulOneToken_equalsMatvec() throws {
         let kernels = try Kernels()
