@@ -94,17 +94,29 @@ GLMK_AVX2 static void unpack_row_u8(uint8_t *out, const glmk_matrix *w, int64_t 
     }
 }
 
+/// out[g][r] = in[r][g] for 4 x 4 four-byte groups: rows of `in` are `in_stride`
+/// bytes apart, rows of `out` 64 bytes (16 four-byte groups).
+GLMK_AVX2_INLINE void transpose_groups4x4(uint8_t *out, const uint8_t *in, int64_t in_stride) {
+    const __m128i r0 = _mm_loadu_si128((const __m128i *)in), r1 = _mm_loadu_si128((const __m128i *)(in + in_stride));
+    const __m128i r2 = _mm_loadu_si128((const __m128i *)(in + 2 * in_stride));
+    const __m128i r3 = _mm_loadu_si128((const __m128i *)(in + 3 * in_stride));
+    const __m128i t0 = _mm_unpacklo_epi32(r0, r1), t1 = _mm_unpackhi_epi32(r0, r1);
+    const __m128i t2 = _mm_unpacklo_epi32(r2, r3), t3 = _mm_unpackhi_epi32(r2, r3);
+    _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi64(t0, t2));
+    _mm_storeu_si128((__m128i *)(out + 64), _mm_unpackhi_epi64(t0, t2));
+    _mm_storeu_si128((__m128i *)(out + 128), _mm_unpacklo_epi64(t1, t3));
+    _mm_storeu_si128((__m128i *)(out + 192), _mm_unpackhi_epi64(t1, t3));
+}
+
 /// Panel rows n0 .. n0 + 15 (rows past the matrix are zero), columns k0 .. k0 + kc:
 /// bytes (kc/4, 16, 4) and scales (kc/32, 16).
 GLMK_AVX2 static void pack_panel(uint8_t *bytes, float *scales, const glmk_matrix *w, int64_t n0, int64_t k0, int64_t kc) {
-    uint8_t row_bytes[Q8_KC] __attribute__((aligned(32)));
+    uint8_t row_bytes[Q8_NR][Q8_KC] __attribute__((aligned(32)));
     const int64_t per_row = glmk_scales_per_row(w->type, w->cols, w->group);
     for (int64_t j = 0; j < Q8_NR; j++) {
         const int64_t row = n0 + j;
-        if (row < w->rows) unpack_row_u8(row_bytes, w, row, k0, kc);
-        else memset(row_bytes, 8, (size_t)kc);
-        // 4-byte groups to their (k/4, row) slots
-        for (int64_t k4 = 0; k4 < kc / 4; k4++) memcpy(bytes + (k4 * Q8_NR + j) * 4, row_bytes + k4 * 4, 4);
+        if (row < w->rows) unpack_row_u8(row_bytes[j], w, row, k0, kc);
+        else memset(row_bytes[j], 8, (size_t)kc);
         for (int64_t b = 0; b * GLMK_QK < kc; b++) {
             const int64_t col = k0 + b * GLMK_QK;
             float scale = 0.0f;
@@ -114,6 +126,9 @@ GLMK_AVX2 static void pack_panel(uint8_t *bytes, float *scales, const glmk_matri
             scales[b * Q8_NR + j] = scale;
         }
     }
+    // 4-byte groups to their (k/4, row) slots, 4 rows x 4 groups at a time (kc is a multiple of 32)
+    for (int64_t j = 0; j < Q8_NR; j += 4)
+        for (int64_t k4 = 0; k4 < kc / 4; k4 += 4) transpose_groups4x4(bytes + (k4 * Q8_NR + j) * 4, &row_bytes[j][k4 * 4], Q8_KC);
 }
 
 /// The int32 dot products of block b (32 columns) for the tile's mr tokens x 16 rows.
