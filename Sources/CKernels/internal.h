@@ -120,13 +120,15 @@ glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const in
 /// (q4_group with groups of 32·j), and Q8_0 when `q8_0_too`.
 glmk_status glmk_check_integer_activations(const float *y, const glmk_matrix *w, const void *xq, const float *x_scales,
                                            const int32_t *x_sums, int q8_0_too);
-/// Rows n0 .. n0 + R - 1 of a q16 mat-vec (R fixed per function); corr[b] = x_scale[b] x_sum[b].
+/// Rows n0 .. n0 + R - 1 of a q16 mat-vec (R fixed per function); corr[b] = x_scale[b] x_sum[b];
+/// `prepared`: what the kernel derived from x once per call (NULL if nothing).
 typedef void (*glmk_q16_rows)(const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs, const float *corr,
-                              float *out);
+                              const void *prepared, float *out);
 /// The shared outer loop of the SIMD q16 kernels (arguments already checked): the
 /// zero-point terms, `eight` over groups of 8 rows in parallel, `one` for the rest, the bias.
 glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                        const int32_t *x_sums, const float *bias, glmk_q16_rows eight, glmk_q16_rows one);
+                                        const int32_t *x_sums, const float *bias, const void *prepared,
+                                        glmk_q16_rows eight, glmk_q16_rows one);
 glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s);
 
 #if GLMK_X86

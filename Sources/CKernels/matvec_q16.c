@@ -64,7 +64,8 @@ glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const in
 }
 
 glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                        const int32_t *x_sums, const float *bias, glmk_q16_rows eight, glmk_q16_rows one) {
+                                        const int32_t *x_sums, const float *bias, const void *prepared,
+                                        glmk_q16_rows eight, glmk_q16_rows one) {
     // the zero-point term per block, shared by all rows (on the stack up to GLM-130B's widths)
     const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
     float corr_stack[2048];
@@ -73,8 +74,8 @@ glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const in
     for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
     const int64_t groups = w->rows / 8;
 #pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
-    for (int64_t g = 0; g < groups; g++) eight(w, g * 8, xq, x_scales, corr, y + g * 8);
-    for (int64_t n = groups * 8; n < w->rows; n++) one(w, n, xq, x_scales, corr, y + n);
+    for (int64_t g = 0; g < groups; g++) eight(w, g * 8, xq, x_scales, corr, prepared, y + g * 8);
+    for (int64_t n = groups * 8; n < w->rows; n++) one(w, n, xq, x_scales, corr, prepared, y + n);
     if (bias)
         for (int64_t n = 0; n < w->rows; n++) y[n] += bias[n];
     if (corr != corr_stack) free(corr);

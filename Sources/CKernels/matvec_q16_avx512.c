@@ -1,29 +1,49 @@
 /*
- * matvec_q16_avx512.c — the 16-bit-activation decode mat-vec (matvec_q16.c) on
- * 512-bit registers, for CPUs with AVX-512 F/BW/VL/VNNI.
+ * matvec_q16_avx512.c — the 16-bit-activation decode mat-vec (matvec_q16.c)
+ * for GLM's INT4 on CPUs with AVX-512 F/BW/VL/VNNI.
  *
- * Why: the AVX2 kernel is bound by how many instructions it issues per weight,
- * not by its arithmetic. Here one vpmovzxbw widens two blocks' nibbles at once,
- * and vpmaddwd + vpdpwssd give both blocks' int32 sums in one register (lanes
- * 0-7 the first block, 8-15 the second), converted and scaled with one FMA: 8
- * instructions per 64 INT4 weights where AVX2 needs 18. Measured on this Zen 4
- * class machine (whose 512-bit units are 256-bit units used twice), q4_row
- * decode at 12288x12288: 12.0 -> 14.9 GB/s on one core, 21.4 -> 24.6 on two.
+ * Why: the AVX2 kernel widens every nibble to int16 for vpmaddwd, and that
+ * costs more instructions per weight than the memory delivers weights on one
+ * core. Here each activation q is split once per call into bytes,
+ * q = 256 h + l with h = q >> 8 signed and l = q & 255 unsigned, and vpdpbusd
+ * (unsigned x signed bytes, 4 per int32 lane) takes the weight nibbles
+ * u = q_w + 8 (0..15, valid as either operand) directly: sum(u q) =
+ * 256 sum(u h) + sum(l u), the first with h as the signed operand, the second
+ * with l as the unsigned one; the zero point is matvec_q16.c's. Per 64 bytes
+ * of weights (128 values, four 32-blocks): one load, an xor, two ands, a
+ * shift, four vpdpbusd, a shift, a convert and an FMA on 512-bit registers,
+ * where widening to int16 took twice the registers and ~40% more
+ * instructions. Each 128-bit lane of the int32 sums holds one block, so one
+ * FMA with a per-lane scale vector applies the four blocks' activation
+ * scales. Exact in int32: a lane sums 8 products u h (15 x 128) times 256,
+ * plus 8 of l u (255 x 15).
  *
- * The activations keep matvec_q16.c's per-block layout; a pair's halves are
- * joined with one insert per pair, shared by the eight rows of a pass. A lone
- * last block (an odd block count) takes the AVX2 sequence. Only GLM's INT4
- * (q4_row, q4_group with groups of 64·j) gains: Q4_0 and Q8_0, whose per-block
- * fp16 scales cost the same either way, measured no faster (Q4_0 slower), so
- * they and 32-wide groups go to the AVX2 kernel.
+ * Measured with bench/experiments/decode_cache_vs_dram.c (q4_row, one core):
+ * 1.6x the AVX2 kernel on a cache-resident matrix (29.7 against 18.5 GB/s),
+ * 1.3x from DRAM (18.1 against 13.8): see docs/performance.md for what holds
+ * one core below the read bandwidth. The previous 512-bit kernel (int16
+ * widening on zmm) measured ~1.1-1.3x the AVX2 one in cache.
+ *
+ * Layout of the split activations, per four blocks ("quad"): h of the four
+ * blocks' first halves (the low-nibble columns, matvec_q16.c's order) as 64
+ * bytes, h of their second halves, then l likewise (256 bytes), and 16
+ * floats of lane scales. Whole quads cover q4_row and q4_group with groups
+ * of 128·j; q4_row's last 1-3 whole blocks take the int16 path (lone_block),
+ * a partial last block the scalar one. The AVX2 kernel serves the rest:
+ * groups of 32 or 64 (a scale per one or two blocks would split a quad),
+ * Q4_0 and Q8_0 (per-block fp16 scales; measured no faster on 512-bit
+ * registers).
  */
 #include "internal.h"
 #include "simd_avx2.h"
+#include <stdlib.h>
 
 #if GLMK_X86
 
 #define Z_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define Z_INLINE static inline __attribute__((always_inline, target(Z_TARGET)))
+
+enum { QUAD = 4 * GLMK_QK, QUAD_BYTES = 256, QUAD_LANES = 16 };
 
 int glmk_avx512_supported(void) {
     __builtin_cpu_init();
@@ -31,29 +51,35 @@ int glmk_avx512_supported(void) {
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && glmk_isa_supported(GLMK_ISA_AVX2);
 }
 
-/// Lanes [half of block b | the same half of block b + 1]; half 0 meets the low nibbles.
-Z_INLINE __m512i pair_x(const int16_t *xq, int64_t b, int half) {
-    const __m256i first = _mm256_loadu_si256((const __m256i *)(xq + b * GLMK_QK + 16 * half));
-    const __m256i second = _mm256_loadu_si256((const __m256i *)(xq + (b + 1) * GLMK_QK + 16 * half));
-    return _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
+/// The activations as bytes, per quad of blocks (see the header).
+typedef struct {
+    uint8_t *bytes;     // quads x 256: h (signed) then l (unsigned)
+    float *lane_scales; // quads x 16: block j's scale in lanes 4j .. 4j + 3
+} split_activations;
+
+static glmk_status split_activations_make(split_activations *s, const int16_t *xq, const float *xs, int64_t quads) {
+    s->bytes = aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 64); // + 64: never a zero-size request
+    s->lane_scales = aligned_alloc(64, (size_t)(quads * QUAD_LANES) * sizeof(float) + 64);
+    if (!s->bytes || !s->lane_scales) {
+        free(s->bytes), free(s->lane_scales);
+        return GLMK_ERR_SYSTEM;
+    }
+    for (int64_t p = 0; p < quads; p++) {
+        uint8_t *out = s->bytes + p * QUAD_BYTES;
+        for (int half = 0; half < 2; half++)
+            for (int b = 0; b < 4; b++)
+                for (int j = 0; j < 16; j++) {
+                    const int q = xq[p * QUAD + b * GLMK_QK + 16 * half + j];
+                    out[half * 64 + b * 16 + j] = (uint8_t)(int8_t)(q >> 8); // floor(q / 256), in [-128, 127]
+                    out[128 + half * 64 + b * 16 + j] = (uint8_t)(q & 0xFF);
+                }
+        for (int j = 0; j < QUAD_LANES; j++) s->lane_scales[p * QUAD_LANES + j] = xs[p * 4 + j / 4];
+    }
+    return GLMK_OK;
 }
 
-/// [a x 8 | b x 8] as floats.
-Z_INLINE __m512 pair_of(float a, float b) {
-    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(a))),
-                                               _mm256_castps_pd(_mm256_set1_ps(b)), 1));
-}
-
-/// 32 bytes of GLM nibbles (two blocks) to u = q + 8 as int16: lo = low nibbles, hi = high.
-Z_INLINE void nibbles32(__m256i bytes, __m512i *lo, __m512i *hi) {
-    __m512i v = _mm512_cvtepu8_epi16(bytes);
-    __asm__("" : "+v"(v)); // widen first (see matvec_q16_rows.h)
-    v = _mm512_xor_si512(v, _mm512_set1_epi16(0x88));
-    *lo = _mm512_and_si512(v, _mm512_set1_epi16(0x0F));
-    *hi = _mm512_srli_epi16(v, 4);
-}
-
-/// One block with AVX2 registers (a lone last block): sum(u x) in lanes 0-7 as floats, lanes 8-15 zero.
+/// One block on 256-bit registers from the int16 activations (q4_row's last
+/// 1-3 whole blocks): sum(u x) in lanes 0-7 as floats, lanes 8-15 zero.
 Z_INLINE __m512 lone_block(const uint8_t *nibble_bytes, const int16_t *x) {
     __m256i v = _mm256_xor_si256(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)nibble_bytes)), _mm256_set1_epi16(0x88));
     const __m256i lo = _mm256_and_si256(v, _mm256_set1_epi16(0x0F)), hi = _mm256_srli_epi16(v, 4);
@@ -62,13 +88,12 @@ Z_INLINE __m512 lone_block(const uint8_t *nibble_bytes, const int16_t *x) {
     return _mm512_zextps256_ps512(_mm256_cvtepi32_ps(d));
 }
 
-Z_INLINE float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
-
-/// GLM INT4 rows (q4_row; q4_group with groups of 64·j): as rows_glm in matvec_q16_rows.h.
+/// GLM INT4 rows (q4_row; q4_group with groups of 128·j): as rows_glm in matvec_q16_rows.h.
 Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
-                         const float *corr, float *out) {
+                         const float *corr, const split_activations *split, float *out) {
     const int64_t group = w->group, per_row = glmk_scales_per_row(w->type, w->cols, w->group);
     const int64_t whole = w->cols / GLMK_QK;
+    const __m512i low4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x88);
     const uint8_t *rows[8];
     __m512 total[8];
     for (int r = 0; r < R; r++) { rows[r] = glmk_row_ptr(w, n0 + r); total[r] = _mm512_setzero_ps(); }
@@ -79,26 +104,29 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
         float zero_point = 0.0f;
         for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
         int64_t b = b0;
-        for (; b + 2 <= b1; b += 2) {
-            const __m512i x0 = pair_x(xq, b, 0), x1 = pair_x(xq, b, 1);
-            const __m512 scale = pair_of(xs[b], xs[b + 1]);
-            zero_point += corr[b] + corr[b + 1];
+        for (; b + 4 <= b1; b += 4) {
+            const uint8_t *x = split->bytes + (b / 4) * QUAD_BYTES;
+            zero_point += corr[b] + corr[b + 1] + corr[b + 2] + corr[b + 3];
+            const __m512i h_lo = _mm512_load_si512(x), h_hi = _mm512_load_si512(x + 64);
+            const __m512i l_lo = _mm512_load_si512(x + 128), l_hi = _mm512_load_si512(x + 192);
+            const __m512 scale = _mm512_load_ps(split->lane_scales + (b / 4) * QUAD_LANES);
             _Pragma("clang loop unroll(full)")
             for (int r = 0; r < R; r++) {
-                __m512i lo, hi;
-                nibbles32(_mm256_loadu_si256((const __m256i *)(rows[r] + b * (GLMK_QK / 2))), &lo, &hi);
-                const __m512i d = _mm512_dpwssd_epi32(_mm512_madd_epi16(lo, x0), hi, x1);
+                const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(rows[r] + b * (GLMK_QK / 2)), flip);
+                const __m512i u_lo = _mm512_and_si512(v, low4), u_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u_lo, h_lo);
+                d = _mm512_dpbusd_epi32(d, u_hi, h_hi);
+                d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), l_lo, u_lo);
+                d = _mm512_dpbusd_epi32(d, l_hi, u_hi);
                 acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[r]);
             }
         }
-        if (b < b1) { // a lone last block: 8 lanes, the rest zero
+        for (; b < b1; b++) { // q4_row's last 1-3 whole blocks
             zero_point += corr[b];
-            for (int r = 0; r < R; r++) {
-                const __m512 d = lone_block(rows[r] + b * (GLMK_QK / 2), xq + b * GLMK_QK);
-                acc[r] = _mm512_fmadd_ps(d, _mm512_set1_ps(xs[b]), acc[r]);
-            }
+            for (int r = 0; r < R; r++)
+                acc[r] = _mm512_fmadd_ps(lone_block(rows[r] + b * (GLMK_QK / 2), xq + b * GLMK_QK), _mm512_set1_ps(xs[b]), acc[r]);
         }
-        // the lane sum must lose 8·corr per block: zero_point / 2 from each of 16 lanes
+        // the lane sum must lose 8·zero_point: zero_point / 2 from each of 16 lanes
         const __m512 zp = _mm512_set1_ps(zero_point * 0.5f);
         for (int r = 0; r < R; r++) {
             const __m512 s = _mm512_set1_ps(glmk_half(w->scales[(n0 + r) * per_row + g]));
@@ -106,7 +134,7 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
         }
     }
     for (int r = 0; r < R; r++) {
-        float sum = hsum512(total[r]);
+        float sum = _mm512_reduce_add_ps(total[r]);
         if (whole * GLMK_QK < w->cols) { // a partial last block, in natural order
             int32_t dot = 0;
             for (int64_t k = whole * GLMK_QK; k < w->cols; k++) dot += glmk_q4_at(rows[r], k) * xq[k];
@@ -118,24 +146,29 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
 
 // Called through pointers by glmk_matvec_q16_rows_driver (matvec_q16.c).
 __attribute__((target(Z_TARGET), noinline)) static void z_eight_rows(const glmk_matrix *w, int64_t n0, const int16_t *xq,
-                                                                     const float *xs, const float *corr, float *out) {
-    z_rows_glm(8, w, n0, xq, xs, corr, out);
+                                                                     const float *xs, const float *corr,
+                                                                     const void *prepared, float *out) {
+    z_rows_glm(8, w, n0, xq, xs, corr, prepared, out);
 }
 
 __attribute__((target(Z_TARGET), noinline)) static void z_one_row(const glmk_matrix *w, int64_t n0, const int16_t *xq,
-                                                                  const float *xs, const float *corr, float *out) {
-    z_rows_glm(1, w, n0, xq, xs, corr, out);
+                                                                  const float *xs, const float *corr,
+                                                                  const void *prepared, float *out) {
+    z_rows_glm(1, w, n0, xq, xs, corr, prepared, out);
 }
 
 glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                    const int32_t *x_sums, const float *bias) {
     const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
     if (status != GLMK_OK) return status;
-    // Q4_0 and Q8_0 measured no faster in 512-bit registers (their per-block scale
-    // conversions stay); nor would 32-wide groups: those keep the AVX2 kernel
-    const int glm = w->type == GLMK_TYPE_Q4_ROW || (w->type == GLMK_TYPE_Q4_GROUP && w->group % (2 * GLMK_QK) == 0);
+    const int glm = w->type == GLMK_TYPE_Q4_ROW || (w->type == GLMK_TYPE_Q4_GROUP && w->group % QUAD == 0);
     if (!glm) return glmk_matvec_q16_avx2(y, w, xq, x_scales, x_sums, bias);
-    return glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, z_eight_rows, z_one_row);
+    split_activations split;
+    const glmk_status made = split_activations_make(&split, xq, x_scales, (w->cols / GLMK_QK) / 4);
+    if (made != GLMK_OK) return made;
+    const glmk_status result = glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, &split, z_eight_rows, z_one_row);
+    free(split.bytes), free(split.lane_scales);
+    return result;
 }
 
 #endif

@@ -146,12 +146,14 @@ Q16_INLINE void Q16_FN(rows)(int R, const glmk_matrix *w, int64_t n0, const int1
 // The row functions glmk_matvec_q16_rows_driver (matvec_q16.c) calls through pointers, so
 // one outer loop serves every instruction set.
 __attribute__((target(Q16_TARGET), noinline)) static void Q16_FN(eight_rows)(const glmk_matrix *w, int64_t n0,
-        const int16_t *xq, const float *xs, const float *corr, float *out) {
+        const int16_t *xq, const float *xs, const float *corr, const void *prepared, float *out) {
+    (void)prepared;
     Q16_FN(rows)(8, w, n0, xq, xs, corr, out);
 }
 
 __attribute__((target(Q16_TARGET), noinline)) static void Q16_FN(one_row)(const glmk_matrix *w, int64_t n0,
-        const int16_t *xq, const float *xs, const float *corr, float *out) {
+        const int16_t *xq, const float *xs, const float *corr, const void *prepared, float *out) {
+    (void)prepared;
     Q16_FN(rows)(1, w, n0, xq, xs, corr, out);
 }
 
@@ -159,7 +161,7 @@ glmk_status Q16_FN(glmk_matvec_q16)(float *y, const glmk_matrix *w, const int16_
                                     const int32_t *x_sums, const float *bias) {
     const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
     if (status != GLMK_OK) return status;
-    return glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, Q16_FN(eight_rows), Q16_FN(one_row));
+    return glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, NULL, Q16_FN(eight_rows), Q16_FN(one_row));
 }
 
 #undef Q16_INLINE

@@ -1,0 +1,93 @@
+/*
+ * core_streaming.c — how fast one core streams from DRAM when it also has work
+ * to do per byte: the measurement behind docs/performance.md's account of the
+ * one-thread INT4 decode figures.
+ *
+ * The loop reads 8 rows side by side, 64 bytes per row per step (the access
+ * pattern of the 8-row decode kernels), and per 64 bytes runs W independent
+ * vector operations. It reports the rate from DRAM (a 75 MB matrix) and on
+ * L2-resident rows (the work alone). If memory and work overlapped fully, the
+ * DRAM rate would stay at the W = 0 figure until the work alone became slower.
+ *
+ * Run: bench/experiments/run core_streaming   (one thread: it pins nothing,
+ * uses no OpenMP; run it on an idle machine).
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define TARGET __attribute__((target("avx2,avx512f,avx512bw")))
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+// W independent adds + xors per 64-byte load; the asm keeps the compiler from folding them
+#define STREAM(W)                                                                                            \
+    TARGET __attribute__((noinline)) static uint64_t stream_##W(const uint8_t *p, int64_t rows, int64_t row_bytes) { \
+        __m512i acc[8];                                                                                      \
+        for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_si512();                                         \
+        for (int64_t g = 0; g + 8 <= rows; g += 8)                                                           \
+            for (int64_t o = 0; o < row_bytes; o += 64)                                                      \
+                for (int r = 0; r < 8; r++) {                                                                \
+                    const __m512i v = _mm512_loadu_si512(p + (g + r) * row_bytes + o);                       \
+                    __m512i s = v;                                                                           \
+                    for (int i = 0; i < W; i++) {                                                            \
+                        __m512i t = _mm512_add_epi32(v, _mm512_set1_epi32(i + 1));                           \
+                        __asm__("" : "+v"(t));                                                               \
+                        s = _mm512_xor_si512(s, t);                                                          \
+                    }                                                                                        \
+                    acc[r] = _mm512_add_epi32(acc[r], s);                                                    \
+                }                                                                                            \
+        for (int r = 1; r < 8; r++) acc[0] = _mm512_xor_si512(acc[0], acc[r]);                               \
+        return (uint64_t)_mm512_reduce_add_epi64(acc[0]);                                                    \
+    }
+STREAM(0)
+STREAM(2)
+STREAM(4)
+STREAM(6)
+STREAM(8)
+
+typedef uint64_t (*stream_fn)(const uint8_t *, int64_t, int64_t);
+
+int main(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) {
+        fprintf(stderr, "core_streaming: needs AVX-512 F/BW\n");
+        return 1;
+    }
+    const int64_t rows = 12288, row_bytes = 6144, cached_rows = 64; // 75 MB; 384 KB
+    uint8_t *big = aligned_alloc(64, (size_t)(rows * row_bytes)), *small = aligned_alloc(64, (size_t)(cached_rows * row_bytes));
+    if (!big || !small) return 1;
+    for (int64_t i = 0; i < rows * row_bytes; i++) big[i] = (uint8_t)i;
+    for (int64_t i = 0; i < cached_rows * row_bytes; i++) small[i] = (uint8_t)i;
+    const stream_fn fns[] = {stream_0, stream_2, stream_4, stream_6, stream_8};
+    const int work[] = {0, 2, 4, 6, 8};
+    printf("one core, 8 rows side by side, 64 B per row per step (best of 5)\n");
+    for (int i = 0; i < 5; i++) {
+        double dram = 0, l2 = 0;
+        for (int r = 0; r < 5; r++) {
+            double t = now();
+            volatile uint64_t sink = fns[i](big, rows, row_bytes);
+            (void)sink;
+            const double rate = (double)(rows * row_bytes) / (now() - t) / 1e9;
+            if (rate > dram) dram = rate;
+        }
+        for (int r = 0; r < 5; r++) {
+            double t = now();
+            for (int j = 0; j < 200; j++) {
+                volatile uint64_t sink = fns[i](small, cached_rows, row_bytes);
+                (void)sink;
+            }
+            const double rate = 200.0 * (double)(cached_rows * row_bytes) / (now() - t) / 1e9;
+            if (rate > l2) l2 = rate;
+        }
+        printf("%2d vector ops per 64 B: DRAM %5.1f GB/s   the same loop on L2-resident rows %6.1f GB/s\n",
+               2 * work[i] + 2, dram, l2);
+    }
+    return 0;
+}
