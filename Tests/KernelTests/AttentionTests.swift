@@ -53,6 +53,8 @@ private let cases: [AttentionCase] = [
     .init(queries: 9, keys: 140, heads: 2, headDim: 20, first: 131, bidirectional: 100),
     .init(queries: 70, keys: 70, heads: 1, headDim: 13, first: 0, bidirectional: 64),
     .init(queries: 3, keys: 200, heads: 5, headDim: 128, first: 197, bidirectional: 0),
+    // decode-like over several 128-key ranges, the last of which no query sees
+    .init(queries: 2, keys: 300, heads: 2, headDim: 32, first: 200, bidirectional: 0),
     .init(queries: 150, keys: 150, heads: 2, headDim: 48, first: 0, bidirectional: 70),
     .init(queries: 21, keys: 101, heads: 3, headDim: 64, first: 80, bidirectional: 30),
     .init(queries: 16, keys: 16, heads: 1, headDim: 128, first: 0, bidirectional: 0),

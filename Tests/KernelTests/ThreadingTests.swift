@@ -20,6 +20,9 @@ struct ThreadingTests {
         let attention = AttentionShape(queries: 64, keys: 64, heads: 4, headDim: 64, firstQueryPosition: 0, bidirectionalLength: 30)
         let q = rng.normals(64 * 256), k = rng.normals(64 * 256), v = rng.normals(64 * 256)
         let u = rng.normals(64 * 2 * 1024)
+        // decode over a long cache: the key-range walk, whose ranges must not follow the thread count
+        let decode = AttentionShape(queries: 1, keys: 300, heads: 4, headDim: 64, firstQueryPosition: 299, bidirectionalLength: 0)
+        let kd = rng.normals(300 * 256), vd = rng.normals(300 * 256)
 
         func runAll() throws -> [[Float]] {
             var y1 = [Float](repeating: 0, count: rows), ym = [Float](repeating: 0, count: m * rows)
@@ -27,9 +30,11 @@ struct ThreadingTests {
             try kernels.matmul(w, x, tokens: m, into: &ym)
             var a = [Float](repeating: 0, count: 64 * 256)
             try kernels.attention(q: q, k: k, v: v, shape: attention, into: &a)
+            var ad = [Float](repeating: 0, count: 256)
+            try kernels.attention(q: Array(q[0..<256]), k: kd, v: vd, shape: decode, into: &ad)
             var g = [Float](repeating: 0, count: 64 * 1024)
             try kernels.biasGeGLU(u, bias: nil, rows: 64, inner: 1024, into: &g)
-            return [y1, ym, a, g]
+            return [y1, ym, a, ad, g]
         }
 
         let all = Threads.defaultCount
