@@ -97,7 +97,10 @@ struct KernelBench {
         let contexts = quick ? [64, 128] : [128, 256, 512, 1024, 2048]
         for n in contexts {
             let width = heads * d
-            let q = [Float](repeating: 0.01, count: n * width), k = q, v = q
+            // three separate buffers: `k = q` would share storage (copy on write), and
+            // V's rows would then come from cache right after K's, halving the traffic
+            let q = [Float](repeating: 0.01, count: n * width)
+            let k = [Float](repeating: 0.01, count: n * width), v = [Float](repeating: 0.01, count: n * width)
             var o = [Float](repeating: 0, count: n * width)
             // prefill: every query over its visible keys
             let prefill = AttentionShape(queries: n, keys: n, heads: heads, headDim: d, firstQueryPosition: 0, bidirectionalLength: n - 1)
@@ -123,7 +126,8 @@ struct KernelBench {
         try Threads.configure(count: threads)
         var out: [KernelFigure] = []
         let (rows, h, inner, heads, d) = quick ? (64, 256, 512, 4, 64) : (512, 12288, 32768, 96, 128)
-        let x = [Float](repeating: 0.5, count: rows * h), y = x
+        // separate buffers (see attention): LayerNorm must read both from memory
+        let x = [Float](repeating: 0.5, count: rows * h), y = [Float](repeating: 0.5, count: rows * h)
         let gamma = [Float](repeating: 1, count: h), beta = [Float](repeating: 0, count: h)
         var o = [Float](repeating: 0, count: rows * h)
         let t1 = try measure(repetitions: repetitions) {
