@@ -46,12 +46,6 @@ typedef struct {
     float max, sum;
 } attn_state;
 
-/// Keys visible to the query at absolute position pos: [0, max(bidirectional_len, pos + 1)), clipped.
-static int64_t visible_keys(const glmk_attention_shape *s, int64_t pos) {
-    const int64_t visible = pos + 1 > s->bidirectional_len ? pos + 1 : s->bidirectional_len;
-    return visible < s->keys ? visible : s->keys;
-}
-
 /// Folds keys j0 .. j0 + tile - 1 (tile <= ATTN_TILE) into the state of query qi, head h.
 GLMK_AVX2 static void fold_tile(attn_state *st, const float *qi, const float *k, const float *v,
                                 const glmk_attention_shape *s, int64_t h, int64_t j0, int64_t tile) {
@@ -137,12 +131,12 @@ static glmk_status attend_by_pairs(float *out, const float *q, const float *k, c
                                    const glmk_attention_shape *s) {
     const int64_t pairs = s->queries * s->heads, d = s->head_dim;
 // static, 1: dynamic scheduling in clang >= 19 calls __kmpc_dispatch_deinit, which Debian 12's libomp 14 lacks
-#pragma omp parallel for schedule(static, 1) if (pairs * s->keys * d >= 65536)
+#pragma omp parallel for schedule(static, 1) if (pairs * s->keys * d >= GLMK_PARALLEL_MIN_WORK)
     for (int64_t p = 0; p < pairs; p++) {
         float acc[GLMK_MAX_HEAD_DIM] __attribute__((aligned(32)));
         attn_state st = {.acc = acc};
         state_reset(&st, d);
-        const int64_t visible = visible_keys(s, s->first_query_pos + p / s->heads);
+        const int64_t visible = glmk_visible_keys(s, s->first_query_pos + p / s->heads);
         for (int64_t j0 = 0; j0 < visible; j0 += ATTN_TILE)
             fold_tile(&st, pair_q(q, s, p), k, v, s, p % s->heads, j0, visible - j0 < ATTN_TILE ? visible - j0 : ATTN_TILE);
         state_write(pair_out(out, s, p), &st, d);
@@ -171,46 +165,46 @@ static glmk_status attend_by_key_ranges(float *out, const float *q, const float 
     const int64_t pairs = s->queries * s->heads, d = s->head_dim;
     const int64_t stride = (d + 7) / 8 * 8; // floats per accumulator, 32-byte aligned
     const int64_t chunks = (s->keys + CHUNK_KEYS - 1) / CHUNK_KEYS;
+    // state (c, p): pair p over range c
     float *acc = aligned_alloc(32, (size_t)(chunks * pairs * stride) * sizeof(float));
-    float *maxes = malloc((size_t)(chunks * pairs) * sizeof(float)), *sums = malloc((size_t)(chunks * pairs) * sizeof(float));
-    if (!acc || !maxes || !sums) {
-        free(acc), free(maxes), free(sums);
+    attn_state *states = malloc((size_t)(chunks * pairs) * sizeof(attn_state));
+    if (!acc || !states) {
+        free(acc), free(states);
         return GLMK_ERR_SYSTEM;
     }
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < chunks; c++) {
         const int64_t begin = c * CHUNK_KEYS, end = begin + CHUNK_KEYS < s->keys ? begin + CHUNK_KEYS : s->keys;
-        float *chunk_acc = acc + c * pairs * stride, *chunk_max = maxes + c * pairs, *chunk_sum = sums + c * pairs;
-        memset(chunk_acc, 0, (size_t)(pairs * stride) * sizeof(float));
-        for (int64_t p = 0; p < pairs; p++) chunk_max[p] = -INFINITY, chunk_sum[p] = 0.0f;
+        attn_state *chunk = states + c * pairs;
+        for (int64_t p = 0; p < pairs; p++) {
+            chunk[p].acc = acc + (c * pairs + p) * stride;
+            state_reset(&chunk[p], d);
+        }
         for (int64_t j0 = begin; j0 < end; j0 += SWEEP)
             for (int64_t p = 0; p < pairs; p++) {
-                const int64_t visible = visible_keys(s, s->first_query_pos + p / s->heads);
+                const int64_t visible = glmk_visible_keys(s, s->first_query_pos + p / s->heads);
                 const int64_t last = end < visible ? end : visible;
-                if (j0 >= last) continue;
-                attn_state st = {.acc = chunk_acc + p * stride, .max = chunk_max[p], .sum = chunk_sum[p]};
-                fold_tile(&st, pair_q(q, s, p), k, v, s, p % s->heads, j0, last - j0 < SWEEP ? last - j0 : SWEEP);
-                chunk_max[p] = st.max, chunk_sum[p] = st.sum;
+                if (j0 < last) fold_tile(&chunk[p], pair_q(q, s, p), k, v, s, p % s->heads, j0, last - j0 < SWEEP ? last - j0 : SWEEP);
             }
     }
-    // merge: rescale each chunk's state to the common max, then normalise
-#pragma omp parallel for schedule(static) if (pairs * chunks * d >= 65536)
+    // merge: rescale each range's state to the common max, then normalise
+#pragma omp parallel for schedule(static) if (pairs * chunks * d >= GLMK_PARALLEL_MIN_WORK)
     for (int64_t p = 0; p < pairs; p++) {
         float top = -INFINITY;
-        for (int64_t c = 0; c < chunks; c++) top = fmaxf(top, maxes[c * pairs + p]);
+        for (int64_t c = 0; c < chunks; c++) top = fmaxf(top, states[c * pairs + p].max);
         float merged[GLMK_MAX_HEAD_DIM];
         attn_state st = {.acc = merged, .max = top, .sum = 0.0f};
         memset(merged, 0, (size_t)d * sizeof(float));
         for (int64_t c = 0; c < chunks; c++) {
-            if (sums[c * pairs + p] <= 0.0f) continue; // no visible key in this range
-            const float w = expf(maxes[c * pairs + p] - top);
-            const float *a = acc + (c * pairs + p) * stride;
-            st.sum += w * sums[c * pairs + p];
-            for (int64_t i = 0; i < d; i++) merged[i] += w * a[i];
+            const attn_state *part = &states[c * pairs + p];
+            if (part->sum <= 0.0f) continue; // no visible key in this range
+            const float w = expf(part->max - top);
+            st.sum += w * part->sum;
+            for (int64_t i = 0; i < d; i++) merged[i] += w * part->acc[i];
         }
         state_write(pair_out(out, s, p), &st, d);
     }
-    free(acc), free(maxes), free(sums);
+    free(acc), free(states);
     return GLMK_OK;
 }
 

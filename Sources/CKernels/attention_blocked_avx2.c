@@ -95,9 +95,7 @@ GLMK_AVX2 static void block_begin(query_block *b, const float *q, const glmk_att
     for (int i = 0; i < QB; i++) {
         int64_t vis = s->keys;
         if (i < nq) {
-            const int64_t pos = s->first_query_pos + q0 + i;
-            vis = pos + 1 > s->bidirectional_len ? pos + 1 : s->bidirectional_len;
-            vis = vis < s->keys ? vis : s->keys;
+            vis = glmk_visible_keys(s, s->first_query_pos + q0 + i);
         }
         visible[i] = (float)vis;
         b->max_visible = vis > b->max_visible ? vis : b->max_visible;
@@ -217,7 +215,7 @@ glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float 
                                         const glmk_attention_shape *s) {
     const int64_t span = QB * SUB, spans = (s->queries + span - 1) / span, pairs = spans * s->heads;
     int failed = 0;
-#pragma omp parallel if (s->queries * s->keys * s->head_dim * s->heads >= 65536) reduction(| : failed)
+#pragma omp parallel if (s->queries * s->keys * s->head_dim * s->heads >= GLMK_PARALLEL_MIN_WORK) reduction(| : failed)
     {
         block_scratch *scratch = aligned_alloc(64, sizeof(block_scratch));
         failed = scratch == NULL;

@@ -164,6 +164,17 @@ glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t
                                    const int32_t *x_sums, const float *bias);
 #endif
 
+/// Below this much work (elements, or multiply-accumulates) a kernel stays on one
+/// thread: a parallel region costs more than it saves.
+#define GLMK_PARALLEL_MIN_WORK 65536
+
+/// Keys visible to the query at absolute position pos: [0, max(bidirectional_len, pos + 1)),
+/// clipped to the cache (key j is visible when j < bidirectional_len or j <= pos).
+static inline int64_t glmk_visible_keys(const glmk_attention_shape *s, int64_t pos) {
+    const int64_t visible = pos + 1 > s->bidirectional_len ? pos + 1 : s->bidirectional_len;
+    return visible < s->keys ? visible : s->keys;
+}
+
 // MARK: - Shared checks for attention, RoPE and the element-wise kernels
 
 glmk_status glmk_check_attention(const float *out, const float *q, const float *k, const float *v,
