@@ -303,7 +303,7 @@ glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w
         return GLMK_ERR_SYSTEM;
     }
     glmk_status result = GLMK_OK;
-#pragma omp parallel if (m * w->rows * w->cols >= 65536)
+#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
     {
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tiles; t++) pack_x_tile(&px, t, xq, x_scales, x_sums, m, w->cols);

@@ -73,7 +73,7 @@ glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const in
     if (!corr) return GLMK_ERR_SYSTEM;
     for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
     const int64_t groups = w->rows / 8;
-#pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
+#pragma omp parallel for schedule(static) if (w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
     for (int64_t g = 0; g < groups; g++) eight(w, g * 8, xq, x_scales, corr, prepared, y + g * 8);
     for (int64_t n = groups * 8; n < w->rows; n++) one(w, n, xq, x_scales, corr, prepared, y + n);
     if (bias)

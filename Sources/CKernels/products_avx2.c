@@ -220,17 +220,14 @@ GLMK_AVX2 glmk_status glmk_dequantize_row_avx2(float *out, const glmk_matrix *w,
 
 // MARK: - Mat-vec (decode)
 
-/// Below this many weights a parallel region costs more than it saves.
-#define GLMK_PARALLEL_MIN_WEIGHTS 65536
-
 glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, const float *bias) {
     const glmk_status status = glmk_check_product(y, w, x);
     if (status != GLMK_OK) return status;
     const int64_t rows = w->rows;
     const int64_t quads = (w->type == GLMK_TYPE_F32 || w->type == GLMK_TYPE_F16) ? rows / 4 : 0;
-#pragma omp parallel for schedule(static) if (rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
+#pragma omp parallel for schedule(static) if (rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
     for (int64_t q = 0; q < quads; q++) dot_4rows_float(w, q * 4, x, y + q * 4);
-#pragma omp parallel for schedule(static) if ((rows - quads * 4) * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
+#pragma omp parallel for schedule(static) if ((rows - quads * 4) * w->cols >= GLMK_PARALLEL_MIN_WORK)
     for (int64_t n = quads * 4; n < rows; n++) y[n] = glmk_dot_row_avx2(w, n, x);
     if (bias)
         for (int64_t n = 0; n < rows; n++) y[n] += bias[n];
@@ -367,7 +364,7 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
     float *xp = aligned_alloc(64, (size_t)(tiles * MR * kc_max) * sizeof(float));
     if (!xp) return GLMK_ERR_SYSTEM;
     glmk_status result = GLMK_OK;
-#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WEIGHTS)
+#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
     {
         panel_scratch scratch = {.kc_max = kc_max};
         scratch.rows = aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
