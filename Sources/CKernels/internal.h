@@ -124,6 +124,9 @@ glmk_status glmk_check_integer_activations(const float *y, const glmk_matrix *w,
 /// `prepared`: what the kernel derived from x once per call (NULL if nothing).
 typedef void (*glmk_q16_rows)(const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs, const float *corr,
                               const void *prepared, float *out);
+/// GLM INT4 row `row`'s last, partial 32-block (cols % 32 columns, natural order) times
+/// its activations, scaled: what the SIMD kernels add after their whole blocks (0 if none).
+float glmk_q16_partial_block(const glmk_matrix *w, int64_t row, const int16_t *xq, const float *xs);
 /// The shared outer loop of the SIMD q16 kernels (arguments already checked): the
 /// zero-point terms, `eight` over groups of 8 rows in parallel, `one` for the rest, the bias.
 glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,

@@ -63,6 +63,15 @@ glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const in
     return glmk_check_integer_activations(y, w, xq, x_scales, x_sums, 1); // Q8_0 too: 16-bit x meets its int8 weights
 }
 
+float glmk_q16_partial_block(const glmk_matrix *w, int64_t row, const int16_t *xq, const float *xs) {
+    const int64_t whole = w->cols / GLMK_QK;
+    if (whole * GLMK_QK == w->cols) return 0.0f; // no partial block (and no xs[whole] to read)
+    float scale = 0.0f;
+    int32_t dot = 0;
+    for (int64_t k = whole * GLMK_QK; k < w->cols; k++) dot += glmk_weight_q(w, row, k, &scale) * xq[k];
+    return scale * xs[whole] * (float)dot;
+}
+
 glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                         const int32_t *x_sums, const float *bias, const void *prepared,
                                         glmk_q16_rows eight, glmk_q16_rows one) {

@@ -88,7 +88,7 @@ Z_INLINE __m512 lone_block(const uint8_t *nibble_bytes, const int16_t *x) {
     return _mm512_zextps256_ps512(_mm256_cvtepi32_ps(d));
 }
 
-/// GLM INT4 rows (q4_row; q4_group with groups of 128·j): as rows_glm in matvec_q16_rows.h.
+/// GLM INT4 rows (q4_row; q4_group with groups of 128·j): as rows_glm in matvec_q16_avx2.c.
 Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
                          const float *corr, const split_activations *split, float *out) {
     const int64_t group = w->group, per_row = glmk_scales_per_row(w->type, w->cols, w->group);
@@ -133,15 +133,7 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
             total[r] = _mm512_fmadd_ps(_mm512_sub_ps(acc[r], zp), s, total[r]);
         }
     }
-    for (int r = 0; r < R; r++) {
-        float sum = _mm512_reduce_add_ps(total[r]);
-        if (whole * GLMK_QK < w->cols) { // a partial last block, in natural order
-            int32_t dot = 0;
-            for (int64_t k = whole * GLMK_QK; k < w->cols; k++) dot += glmk_q4_at(rows[r], k) * xq[k];
-            sum += glmk_half(w->scales[(n0 + r) * per_row + (whole * GLMK_QK) / group]) * xs[whole] * (float)dot;
-        }
-        out[r] = sum;
-    }
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(total[r]) + glmk_q16_partial_block(w, n0 + r, xq, xs);
 }
 
 // Called through pointers by glmk_matvec_q16_rows_driver (matvec_q16.c).
