@@ -100,25 +100,11 @@ public struct Kernels: Sendable {
         try KernelError.require(x.count, exactly: w.cols, op, "x")
         try KernelError.require(y.count, exactly: w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
-        let blocks = (w.cols + 31) / 32
-        var xq = [Q](repeating: 0, count: w.cols)
-        var scales = [Float](repeating: 0, count: blocks), sums = [Int32](repeating: 0, count: blocks)
-        let quantized = xq.withUnsafeMutableBufferPointer { q in
-            scales.withUnsafeMutableBufferPointer { s in
-                sums.withUnsafeMutableBufferPointer { u in
-                    x.withUnsafeBufferPointer { quantize(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress) }
-                }
-            }
-        }
-        try KernelError.check(quantized, op, "quantizing \(w.cols) activations")
+        let xq = try QuantizedActivations<Q>(x, rows: 1, cols: w.cols, op: op, quantize: quantize)
         let status = w.withDescriptor { desc in
-            xq.withUnsafeBufferPointer { q in
-                scales.withUnsafeBufferPointer { s in
-                    sums.withUnsafeBufferPointer { u in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            withOptionalPointer(bias) { kernel(yp.baseAddress, desc, q.baseAddress, s.baseAddress, u.baseAddress, $0) }
-                        }
-                    }
+            xq.withPointers { q, s, u in
+                y.withUnsafeMutableBufferPointer { yp in
+                    withOptionalPointer(bias) { kernel(yp.baseAddress, desc, q, s, u, $0) }
                 }
             }
         }
@@ -156,31 +142,14 @@ public struct Kernels: Sendable {
         try KernelError.require(y.count, exactly: m * w.rows, op, "y")
         if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
         if isa != .scalar, !Kernels.hasFastInt8MatMul { return false } // nothing to quantize for
-        let blocks = (w.cols + 31) / 32
-        var xq = [Int8](repeating: 0, count: m * w.cols)
-        var scales = [Float](repeating: 0, count: m * blocks), sums = [Int32](repeating: 0, count: m * blocks)
-        let quantized = xq.withUnsafeMutableBufferPointer { q in
-            scales.withUnsafeMutableBufferPointer { s in
-                sums.withUnsafeMutableBufferPointer { u in
-                    x.withUnsafeBufferPointer { xp in
-                        glmk_quantize_activation_rows(q.baseAddress, s.baseAddress, u.baseAddress, xp.baseAddress,
-                                                      Int64(m), Int64(w.cols))
-                    }
-                }
-            }
+        let xq = try QuantizedActivations<Int8>(x, rows: m, cols: w.cols, op: op) {
+            glmk_quantize_activation_rows($0, $1, $2, $3, Int64(m), Int64(w.cols))
         }
-        try KernelError.check(quantized, op, "quantizing \(m) x \(w.cols) activations")
         let fn = table.matmul_q8!
         let status = w.withDescriptor { desc in
-            xq.withUnsafeBufferPointer { q in
-                scales.withUnsafeBufferPointer { s in
-                    sums.withUnsafeBufferPointer { u in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            withOptionalPointer(bias) {
-                                fn(yp.baseAddress, Int64(w.rows), desc, q.baseAddress, s.baseAddress, u.baseAddress, Int64(m), $0)
-                            }
-                        }
-                    }
+            xq.withPointers { q, s, u in
+                y.withUnsafeMutableBufferPointer { yp in
+                    withOptionalPointer(bias) { fn(yp.baseAddress, Int64(w.rows), desc, q, s, u, Int64(m), $0) }
                 }
             }
         }
@@ -418,4 +387,36 @@ private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Fl
 private func withOptionalPointer<R>(_ array: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// Activations (rows x cols) quantized per 32-block for the integer-dot kernels:
+/// values, each block's scale and each block's sum of values.
+private struct QuantizedActivations<Q: FixedWidthInteger> {
+    var values: [Q]
+    var scales: [Float], sums: [Int32]
+
+    /// `quantize` fills (values, scales, sums) from x's pointer.
+    init(_ x: [Float], rows: Int, cols: Int, op: String,
+         quantize: (UnsafeMutablePointer<Q>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Int32>?, UnsafePointer<Float>?) -> glmk_status) throws {
+        let blocks = rows * ((cols + 31) / 32)
+        values = [Q](repeating: 0, count: rows * cols)
+        scales = [Float](repeating: 0, count: blocks)
+        sums = [Int32](repeating: 0, count: blocks)
+        let status = values.withUnsafeMutableBufferPointer { q in
+            scales.withUnsafeMutableBufferPointer { s in
+                sums.withUnsafeMutableBufferPointer { u in
+                    x.withUnsafeBufferPointer { quantize(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress) }
+                }
+            }
+        }
+        try KernelError.check(status, op, "quantizing \(rows) x \(cols) activations")
+    }
+
+    func withPointers<R>(_ body: (UnsafePointer<Q>?, UnsafePointer<Float>?, UnsafePointer<Int32>?) -> R) -> R {
+        values.withUnsafeBufferPointer { q in
+            scales.withUnsafeBufferPointer { s in
+                sums.withUnsafeBufferPointer { u in body(q.baseAddress, s.baseAddress, u.baseAddress) }
+            }
+        }
+    }
 }
