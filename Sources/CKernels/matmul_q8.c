@@ -146,7 +146,7 @@ GLMK_VNNI_INLINE void q8_block_dots(int mr, int64_t b, const int32_t *xp, const 
     }
 }
 
-/// C (mr, 16) += the tile's products over kc columns (a multiple of 32).
+/// C (mr, 16, rows contiguous) += the tile's products over kc columns (a multiple of 32).
 /// xp: (kc/4, 6) int32 (4 bytes of x per token), xs / xsum: (kc/32, 6).
 ///
 /// With one weight scale per row (`row_scaled`: q4_row, GLM-130B's format) a block
@@ -157,7 +157,7 @@ GLMK_VNNI_INLINE void q8_block_dots(int mr, int64_t b, const int32_t *xp, const 
 /// pipes that also run vpdpbusd (measured ~10% of the tile).
 GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int row_scaled, int64_t kc, const int32_t *xp, const float *xs,
                                      const int32_t *xsum, const float *zero8, const uint8_t *panel,
-                                     const float *pscales, float *c, int64_t c_stride) {
+                                     const float *pscales, float *c) {
     __m256 acc[Q8_MR][2];
     for (int i = 0; i < mr; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < kc / GLMK_QK; b++) {
@@ -188,17 +188,17 @@ GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int row_scaled, int64_t kc, const i
         }
     }
     for (int i = 0; i < mr; i++) {
-        _mm256_storeu_ps(c + i * c_stride, _mm256_add_ps(acc[i][0], _mm256_loadu_ps(c + i * c_stride)));
-        _mm256_storeu_ps(c + i * c_stride + 8, _mm256_add_ps(acc[i][1], _mm256_loadu_ps(c + i * c_stride + 8)));
+        _mm256_storeu_ps(c + i * Q8_NR, _mm256_add_ps(acc[i][0], _mm256_loadu_ps(c + i * Q8_NR)));
+        _mm256_storeu_ps(c + i * Q8_NR + 8, _mm256_add_ps(acc[i][1], _mm256_loadu_ps(c + i * Q8_NR + 8)));
     }
 }
 
 /// The tile kernel with mr and the scaling form as literals (registers, unrolled loops).
 GLMK_VNNI static void q8_tile(int mr, int row_scaled, int64_t kc, const int32_t *xp, const float *xs, const int32_t *xsum,
-                              const float *zero8, const uint8_t *panel, const float *pscales, float *c, int64_t c_stride) {
+                              const float *zero8, const uint8_t *panel, const float *pscales, float *c) {
 #define Q8_TILE(MR) \
-    (row_scaled ? q8_tile_kernel(MR, 1, kc, xp, xs, xsum, zero8, panel, pscales, c, c_stride) \
-                : q8_tile_kernel(MR, 0, kc, xp, xs, xsum, zero8, panel, pscales, c, c_stride))
+    (row_scaled ? q8_tile_kernel(MR, 1, kc, xp, xs, xsum, zero8, panel, pscales, c) \
+                : q8_tile_kernel(MR, 0, kc, xp, xs, xsum, zero8, panel, pscales, c))
     switch (mr) {
     case 6: Q8_TILE(6); break;
     case 5: Q8_TILE(5); break;
@@ -278,7 +278,7 @@ GLMK_VNNI static void q8_panel(float *y, int64_t y_stride, const glmk_matrix *w,
             const int64_t slot = x_slot(px, k0 / Q8_KC, t / Q8_MR);
             q8_tile(mr, w->type == GLMK_TYPE_Q4_ROW, kc, px->groups + slot * (Q8_KC / 4 * Q8_MR),
                     px->scales + slot * (Q8_BLOCKS * Q8_MR), px->sums + slot * (Q8_BLOCKS * Q8_MR), px->zero8 + slot * Q8_MR,
-                    panel, pscales, acc + t * Q8_NR, Q8_NR);
+                    panel, pscales, acc + t * Q8_NR);
             if (k0 + kc == width)
                 for (int i = 0; i < mr; i++)
                     for (int64_t j = 0; j < nr; j++) y[(t + i) * y_stride + n0 + j] = acc[(t + i) * Q8_NR + j] + row_bias[j];
