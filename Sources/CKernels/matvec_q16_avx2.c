@@ -80,9 +80,9 @@ GLMK_AVX2_INLINE void rows_glm(int R, const glmk_matrix *w, int64_t n0, const in
         }
     }
     _Pragma("clang loop unroll(full)")
-    for (int r = 0; r < R; r++) {
-        out[r] = hsum(total[r]) + glmk_q16_partial_block(w, n0 + r, xq, xs);
-    }
+    for (int r = 0; r < R; r++) out[r] = hsum(total[r]);
+    if (w->cols % GLMK_QK) // a partial last block: out of line, after the registers are done with
+        for (int r = 0; r < R; r++) out[r] += glmk_q16_partial_block(w, n0 + r, xq, xs);
 }
 
 /// Q4_0 rows: a weight scale per block.

@@ -133,7 +133,9 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
             total[r] = _mm512_fmadd_ps(_mm512_sub_ps(acc[r], zp), s, total[r]);
         }
     }
-    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(total[r]) + glmk_q16_partial_block(w, n0 + r, xq, xs);
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(total[r]);
+    if (w->cols % GLMK_QK) // a partial last block: out of line, after the registers are done with
+        for (int r = 0; r < R; r++) out[r] += glmk_q16_partial_block(w, n0 + r, xq, xs);
 }
 
 // Called through pointers by glmk_matvec_q16_rows_driver (matvec_q16.c).
