@@ -1,6 +1,7 @@
 /*
  * matvec_q16_avx512.c — the 16-bit-activation decode mat-vec (matvec_q16.c)
- * for GLM's INT4 on CPUs with AVX-512 F/BW/VL/VNNI.
+ * for INT4 (GLM's q4_row and q4_group, GGUF's Q4_0) on CPUs with AVX-512
+ * F/BW/VL/VNNI.
  *
  * Why: the AVX2 kernel widens every nibble to int16 for vpmaddwd, and that
  * costs more instructions per weight than the memory delivers weights on one
@@ -24,15 +25,26 @@
  * one core below the read bandwidth. The previous 512-bit kernel (int16
  * widening on zmm) measured ~1.1-1.3x the AVX2 one in cache.
  *
+ * Q4_0 (blocks of an fp16 scale and 16 bytes of nibbles, 18 bytes each) takes
+ * the same four vpdpbusd per four blocks: four 16-byte loads place the blocks'
+ * nibbles in the four lanes, one word permute of the 72 bytes spreads the four
+ * scales to their lanes, and per lane (dot s_x - zero) d is an FMS and an FMA,
+ * with the zero-point terms 8 s_x sum(x) / 4 per lane made once per call.
+ * Groups of exactly 128 take the same per-lane form with the group's scale
+ * broadcast; it saves the per-group sums of the general group loop. One core,
+ * bench/experiments/decode_cache_vs_dram: Q4_0 23 against 16.5 GB/s for AVX2
+ * in cache, 16.5 against 13.5 from DRAM; groups of 128 27-28 against 16 in
+ * cache (24 with the general group loop).
+ *
  * Layout of the split activations, per four blocks ("quad"): h of the four
  * blocks' first halves (the low-nibble columns, matvec_q16.c's order) as 64
  * bytes, h of their second halves, then l likewise (256 bytes), and 16
- * floats of lane scales. Whole quads cover q4_row and q4_group with groups
- * of 128·j; q4_row's last 1-3 whole blocks take the int16 path (lone_block),
- * a partial last block the scalar one. The AVX2 kernel serves the rest:
- * groups of 32 or 64 (a scale per one or two blocks would split a quad),
- * Q4_0 and Q8_0 (per-block fp16 scales; measured no faster on 512-bit
- * registers).
+ * floats each of lane scales and lane zero points. Whole quads cover q4_row,
+ * Q4_0 and q4_group with groups of 128·j; the last 1-3 whole blocks take the
+ * int16 path (lone_block), a partial last block the scalar one. The AVX2
+ * kernel serves the rest: groups of 32 or 64 (a scale per one or two blocks
+ * would split a quad) and Q8_0 (signed weight bytes would need an offset and
+ * a second zero point here; the AVX2 kernel's 2-thread figures meet the target).
  */
 #include "internal.h"
 #include "simd_avx2.h"
@@ -55,13 +67,18 @@ int glmk_avx512_supported(void) {
 typedef struct {
     uint8_t *bytes;     // quads x 256: h (signed) then l (unsigned)
     float *lane_scales; // quads x 16: block j's scale in lanes 4j .. 4j + 3
+    float *lane_zeros;  // quads x 16: block j's zero-point term 8 s_x sum(x) / 4 in lanes 4j .. 4j + 3
 } split_activations;
 
-static glmk_status split_activations_make(split_activations *s, const int16_t *xq, const float *xs, int64_t quads) {
+static void split_activations_free(split_activations *s) { free(s->bytes), free(s->lane_scales), free(s->lane_zeros); }
+
+static glmk_status split_activations_make(split_activations *s, const int16_t *xq, const float *xs, const int32_t *sums,
+                                          int64_t quads) {
     s->bytes = aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 64); // + 64: never a zero-size request
     s->lane_scales = aligned_alloc(64, (size_t)(quads * QUAD_LANES) * sizeof(float) + 64);
-    if (!s->bytes || !s->lane_scales) {
-        free(s->bytes), free(s->lane_scales);
+    s->lane_zeros = aligned_alloc(64, (size_t)(quads * QUAD_LANES) * sizeof(float) + 64);
+    if (!s->bytes || !s->lane_scales || !s->lane_zeros) {
+        split_activations_free(s);
         return GLMK_ERR_SYSTEM;
     }
     for (int64_t p = 0; p < quads; p++) {
@@ -73,19 +90,40 @@ static glmk_status split_activations_make(split_activations *s, const int16_t *x
                     out[half * 64 + b * 16 + j] = (uint8_t)(int8_t)(q >> 8); // floor(q / 256), in [-128, 127]
                     out[128 + half * 64 + b * 16 + j] = (uint8_t)(q & 0xFF);
                 }
-        for (int j = 0; j < QUAD_LANES; j++) s->lane_scales[p * QUAD_LANES + j] = xs[p * 4 + j / 4];
+        for (int j = 0; j < QUAD_LANES; j++) {
+            const int64_t block = p * 4 + j / 4;
+            s->lane_scales[p * QUAD_LANES + j] = xs[block];
+            s->lane_zeros[p * QUAD_LANES + j] = 2.0f * (xs[block] * (float)sums[block]); // 2 = 8 / 4 lanes
+        }
     }
     return GLMK_OK;
 }
 
-/// One block on 256-bit registers from the int16 activations (q4_row's last
-/// 1-3 whole blocks): sum(u x) in lanes 0-7 as floats, lanes 8-15 zero.
-Z_INLINE __m512 lone_block(const uint8_t *nibble_bytes, const int16_t *x) {
-    __m256i v = _mm256_xor_si256(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)nibble_bytes)), _mm256_set1_epi16(0x88));
+/// One block on 256-bit registers from the int16 activations (the last 1-3
+/// whole blocks after the quads): sum(u x) in 8 lanes as floats. `glm`: GLM's
+/// two's-complement nibbles (flipped to u = q + 8), else Q4_0's (already u).
+Z_INLINE __m256 lone_block(const uint8_t *nibble_bytes, const int16_t *x, int glm) {
+    __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)nibble_bytes));
+    if (glm) v = _mm256_xor_si256(v, _mm256_set1_epi16(0x88));
     const __m256i lo = _mm256_and_si256(v, _mm256_set1_epi16(0x0F)), hi = _mm256_srli_epi16(v, 4);
     const __m256i d = _mm256_dpwssd_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)x)), hi,
                                           _mm256_loadu_si256((const __m256i *)(x + 16)));
-    return _mm512_zextps256_ps512(_mm256_cvtepi32_ps(d));
+    return _mm256_cvtepi32_ps(d);
+}
+
+/// The int32 dot sum(u q) of 4 blocks against one quad of split activations
+/// (x: h_lo, h_hi, l_lo, l_hi), the nibble bytes v holding block j in lane j.
+Z_INLINE __m512i quad_dots(__m512i v, const __m512i x[4]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i u_lo = _mm512_and_si512(v, low4), u_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u_lo, x[0]);
+    d = _mm512_dpbusd_epi32(d, u_hi, x[1]);
+    d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), x[2], u_lo);
+    return _mm512_dpbusd_epi32(d, x[3], u_hi);
+}
+
+Z_INLINE void load_quad(const split_activations *split, int64_t quad, __m512i x[4]) {
+    for (int i = 0; i < 4; i++) x[i] = _mm512_load_si512(split->bytes + quad * QUAD_BYTES + 64 * i);
 }
 
 /// GLM INT4 rows (q4_row; q4_group with groups of 128·j): as rows_glm in matvec_q16_avx2.c.
@@ -93,11 +131,25 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
                          const float *corr, const split_activations *split, float *out) {
     const int64_t group = w->group, per_row = glmk_scales_per_row(w->type, w->cols, w->group);
     const int64_t whole = w->cols / GLMK_QK;
-    const __m512i low4 = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8((char)0x88);
+    const __m512i flip = _mm512_set1_epi8((char)0x88);
     const uint8_t *rows[8];
     __m512 total[8];
     for (int r = 0; r < R; r++) { rows[r] = glmk_row_ptr(w, n0 + r); total[r] = _mm512_setzero_ps(); }
-    for (int64_t g = 0; g * group < w->cols; g++) {
+    int64_t g = 0;
+    if (group == QUAD) // a scale per quad: as Q4_0 (lane zero points), not a group's sums per quad
+        for (; g < whole / 4; g++) {
+            __m512i x[4];
+            load_quad(split, g, x);
+            const __m512 scale = _mm512_load_ps(split->lane_scales + g * QUAD_LANES);
+            const __m512 zero = _mm512_load_ps(split->lane_zeros + g * QUAD_LANES);
+            _Pragma("clang loop unroll(full)")
+            for (int r = 0; r < R; r++) {
+                const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(rows[r] + g * (QUAD / 2)), flip);
+                const __m512 s = _mm512_cvtph_ps(_mm256_set1_epi16((short)w->scales[(n0 + r) * per_row + g]));
+                total[r] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(quad_dots(v, x)), scale, zero), s, total[r]);
+            }
+        }
+    for (; g * group < w->cols; g++) {
         const int64_t b0 = g * group / GLMK_QK, b_end = (g + 1) * group / GLMK_QK;
         const int64_t b1 = b_end < whole ? b_end : whole;
         __m512 acc[8];
@@ -105,26 +157,21 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
         for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
         int64_t b = b0;
         for (; b + 4 <= b1; b += 4) {
-            const uint8_t *x = split->bytes + (b / 4) * QUAD_BYTES;
             zero_point += corr[b] + corr[b + 1] + corr[b + 2] + corr[b + 3];
-            const __m512i h_lo = _mm512_load_si512(x), h_hi = _mm512_load_si512(x + 64);
-            const __m512i l_lo = _mm512_load_si512(x + 128), l_hi = _mm512_load_si512(x + 192);
+            __m512i x[4];
+            load_quad(split, b / 4, x);
             const __m512 scale = _mm512_load_ps(split->lane_scales + (b / 4) * QUAD_LANES);
             _Pragma("clang loop unroll(full)")
             for (int r = 0; r < R; r++) {
                 const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(rows[r] + b * (GLMK_QK / 2)), flip);
-                const __m512i u_lo = _mm512_and_si512(v, low4), u_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-                __m512i d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u_lo, h_lo);
-                d = _mm512_dpbusd_epi32(d, u_hi, h_hi);
-                d = _mm512_dpbusd_epi32(_mm512_slli_epi32(d, 8), l_lo, u_lo);
-                d = _mm512_dpbusd_epi32(d, l_hi, u_hi);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_dots(v, x)), scale, acc[r]);
             }
         }
         for (; b < b1; b++) { // q4_row's last 1-3 whole blocks
             zero_point += corr[b];
             for (int r = 0; r < R; r++)
-                acc[r] = _mm512_fmadd_ps(lone_block(rows[r] + b * (GLMK_QK / 2), xq + b * GLMK_QK), _mm512_set1_ps(xs[b]), acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_zextps256_ps512(lone_block(rows[r] + b * (GLMK_QK / 2), xq + b * GLMK_QK, 1)),
+                                         _mm512_set1_ps(xs[b]), acc[r]);
         }
         // the lane sum must lose 8·zero_point: zero_point / 2 from each of 16 lanes
         const __m512 zp = _mm512_set1_ps(zero_point * 0.5f);
@@ -138,30 +185,78 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
         for (int r = 0; r < R; r++) out[r] += glmk_q16_partial_block(w, n0 + r, xq, xs);
 }
 
+/// Word i of the fp16 scales of a Q4_0 quad (72 bytes: 4 x (2-byte scale, 16
+/// bytes of nibbles)) for lane i: block i / 4's scale, at byte 18 (i / 4).
+static const uint16_t q4_0_scale_words[32] __attribute__((aligned(64))) = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+
+/// Q4_0 rows: four blocks per step as in z_rows_glm, the nibbles gathered from
+/// their 18-byte blocks with four 16-byte loads, the four fp16 block scales
+/// spread to their lanes with one word permute. Per block and lane,
+/// (dot s_x - 8 s_x sum(x) / 4) d: an FMS and an FMA.
+Z_INLINE void z_rows_q4_0(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
+                          const float *corr, const split_activations *split, float *out) {
+    const int64_t blocks = w->cols / GLMK_QK, quads = blocks / 4;
+    const __m512i scale_words = _mm512_load_si512(q4_0_scale_words);
+    const glmk_block_q4_0 *rows[8];
+    __m512 acc[8];
+    for (int r = 0; r < R; r++) { rows[r] = (const glmk_block_q4_0 *)glmk_row_ptr(w, n0 + r); acc[r] = _mm512_setzero_ps(); }
+    for (int64_t p = 0; p < quads; p++) {
+        __m512i x[4];
+        load_quad(split, p, x);
+        const __m512 scale = _mm512_load_ps(split->lane_scales + p * QUAD_LANES);
+        const __m512 zero = _mm512_load_ps(split->lane_zeros + p * QUAD_LANES);
+        _Pragma("clang loop unroll(full)")
+        for (int r = 0; r < R; r++) {
+            const glmk_block_q4_0 *q = rows[r] + 4 * p;
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q[0].qs));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)q[1].qs), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)q[2].qs), 2);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)q[3].qs), 3);
+            const __m512i words = _mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(q));
+            const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
+            acc[r] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(quad_dots(v, x)), scale, zero), d, acc[r]);
+        }
+    }
+    for (int64_t b = quads * 4; b < blocks; b++) // the last 1-3 blocks
+        for (int r = 0; r < R; r++) {
+            const __m256 block = _mm256_fmsub_ps(lone_block(rows[r][b].qs, xq + b * GLMK_QK, 0), _mm256_set1_ps(xs[b]),
+                                                 _mm256_set1_ps(corr[b]));
+            acc[r] = _mm512_fmadd_ps(_mm512_zextps256_ps512(block), _mm512_set1_ps(glmk_half(rows[r][b].d)), acc[r]);
+        }
+    for (int r = 0; r < R; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+Z_INLINE void z_rows(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs, const float *corr,
+                     const split_activations *split, float *out) {
+    if (w->type == GLMK_TYPE_Q4_0) z_rows_q4_0(R, w, n0, xq, xs, corr, split, out);
+    else z_rows_glm(R, w, n0, xq, xs, corr, split, out);
+}
+
 // Called through pointers by glmk_matvec_q16_rows_driver (matvec_q16.c).
 __attribute__((target(Z_TARGET), noinline)) static void z_eight_rows(const glmk_matrix *w, int64_t n0, const int16_t *xq,
                                                                      const float *xs, const float *corr,
                                                                      const void *prepared, float *out) {
-    z_rows_glm(8, w, n0, xq, xs, corr, prepared, out);
+    z_rows(8, w, n0, xq, xs, corr, prepared, out);
 }
 
 __attribute__((target(Z_TARGET), noinline)) static void z_one_row(const glmk_matrix *w, int64_t n0, const int16_t *xq,
                                                                   const float *xs, const float *corr,
                                                                   const void *prepared, float *out) {
-    z_rows_glm(1, w, n0, xq, xs, corr, prepared, out);
+    z_rows(1, w, n0, xq, xs, corr, prepared, out);
 }
 
 glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                    const int32_t *x_sums, const float *bias) {
     const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
     if (status != GLMK_OK) return status;
-    const int glm = w->type == GLMK_TYPE_Q4_ROW || (w->type == GLMK_TYPE_Q4_GROUP && w->group % QUAD == 0);
-    if (!glm) return glmk_matvec_q16_avx2(y, w, xq, x_scales, x_sums, bias);
+    const int quads_fit = w->type == GLMK_TYPE_Q4_ROW || w->type == GLMK_TYPE_Q4_0 ||
+                          (w->type == GLMK_TYPE_Q4_GROUP && w->group % QUAD == 0);
+    if (!quads_fit) return glmk_matvec_q16_avx2(y, w, xq, x_scales, x_sums, bias);
     split_activations split;
-    const glmk_status made = split_activations_make(&split, xq, x_scales, (w->cols / GLMK_QK) / 4);
+    const glmk_status made = split_activations_make(&split, xq, x_scales, x_sums, (w->cols / GLMK_QK) / 4);
     if (made != GLMK_OK) return made;
     const glmk_status result = glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, &split, z_eight_rows, z_one_row);
-    free(split.bytes), free(split.lane_scales);
+    split_activations_free(&split);
     return result;
 }
 

@@ -18,7 +18,7 @@ struct Q16ActivationTests {
             let simd = try Kernels(isa: isa, activations: .q16)
             for (type, group) in q16Types {
                 let blockOnly = type == .q4_0 || type == .q8_0 || group == 128
-                for cols in blockOnly ? [128, 256, 544] : [32, 33, 100, 257, 544] {
+                for cols in blockOnly ? [96, 128, 224, 256, 544] : [32, 33, 100, 257, 544] { // 4-block steps and 1-3 left
                     for rows in [1, 3, 8, 13, 33] { // 8-row passes with remainders
                         var rng = SeededGenerator(seed: UInt64(rows * 131 + cols))
                         let w = try WeightMatrix.quantize(rng.normals(rows * cols), rows: rows, cols: cols, as: type, group: group)

@@ -5,12 +5,13 @@
  * when its weights come from memory. Backs docs/performance.md's account of
  * the one-thread decode figures.
  *
- * Run: OMP_NUM_THREADS=1 bench/experiments/run decode_cache_vs_dram
+ * Run: OMP_NUM_THREADS=1 bench/experiments/run decode_cache_vs_dram [q4_row|q4_group|q4_0]
  *      (and with OMP_NUM_THREADS unset for every core)
  */
 #include "glm_kernels.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 glmk_status glmk_fill_random_weights(const glmk_matrix *w, void *data, uint16_t *scales, uint64_t seed);
@@ -26,12 +27,13 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/// Median GB/s of weight bytes for each table on one q4_row matrix.
-static void measure(int64_t n, int64_t k, int reps) {
-    glmk_matrix w = {.type = GLMK_TYPE_Q4_ROW, .rows = n, .cols = k, .group = k};
+/// Median GB/s of weight bytes for each table on one matrix.
+static void measure(glmk_type type, int64_t n, int64_t k, int reps) {
+    glmk_matrix w = {.type = type, .rows = n, .cols = k, .group = type == GLMK_TYPE_Q4_ROW ? k : 128};
     w.row_bytes = glmk_row_bytes(w.type, k);
     void *data = aligned_alloc(64, (size_t)((n * w.row_bytes + 63) / 64 * 64));
-    uint16_t *scales = malloc((size_t)n * 2);
+    const int64_t scales_per_row = glmk_scales_per_row(w.type, k, w.group);
+    uint16_t *scales = scales_per_row ? malloc((size_t)(n * scales_per_row) * 2) : NULL;
     w.data = data;
     w.scales = scales;
     glmk_fill_random_weights(&w, data, scales, 1);
@@ -62,10 +64,19 @@ static void measure(int64_t n, int64_t k, int reps) {
     free(data), free(scales), free(x), free(y), free(xq), free(xs), free(sums);
 }
 
-int main(void) {
-    printf("q4_row decode with 16-bit activations, weight bytes per second (median)\n");
-    measure(1536, 2048, 51);   // 1.6 MB: L2/L3-resident, the kernels' own speed
-    measure(4096, 4096, 31);   // 8.4 MB: L3-resident
-    measure(12288, 12288, 9);  // 75 MB: from DRAM
+int main(int argc, char **argv) {
+    // the type by name: q4_row (GLM-130B's INT4, the default), q4_group (groups of 128), q4_0
+    const char *name = argc > 1 ? argv[1] : "q4_row";
+    glmk_type type = GLMK_TYPE_COUNT;
+    for (int t = 0; t < GLMK_TYPE_COUNT; t++)
+        if (!strcmp(glmk_type_info_get((glmk_type)t)->name, name)) type = (glmk_type)t;
+    if (type != GLMK_TYPE_Q4_ROW && type != GLMK_TYPE_Q4_GROUP && type != GLMK_TYPE_Q4_0) {
+        fprintf(stderr, "decode_cache_vs_dram: type must be q4_row, q4_group or q4_0, got %s\n", name);
+        return 1;
+    }
+    printf("%s decode with 16-bit activations, weight bytes per second (median)\n", name);
+    measure(type, 1536, 2048, 51);   // ~1.6 MB: L2/L3-resident, the kernels' own speed
+    measure(type, 4096, 4096, 31);   // ~8.4 MB: L3-resident
+    measure(type, 12288, 12288, 9);  // ~75 MB: from DRAM
     return 0;
 }
