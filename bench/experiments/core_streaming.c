@@ -9,6 +9,10 @@
  * L2-resident rows (the work alone). If memory and work overlapped fully, the
  * DRAM rate would stay at the W = 0 figure until the work alone became slower.
  *
+ * The second table reads the same bytes in the same steps from one stream: as
+ * if the 8 rows' 64-byte pieces were interleaved in memory, the layout a
+ * load-time repack of the weights would give the decode kernels.
+ *
  * Run: bench/experiments/run core_streaming   (one thread: it pins nothing,
  * uses no OpenMP; run it on an idle machine).
  */
@@ -26,15 +30,20 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+// Where piece o (bytes) of row r of 8-row group g lies: rows one after another
+// (the model file's layout), or the group's 8 pieces side by side (one stream).
+#define ROWS_OFFSET(g, r, o) (((g) + (r)) * row_bytes + (o))
+#define INTERLEAVED_OFFSET(g, r, o) ((g) * row_bytes + (o) * 8 + (r) * 64)
+
 // W independent adds + xors per 64-byte load; the asm keeps the compiler from folding them
-#define STREAM(W)                                                                                            \
-    TARGET __attribute__((noinline)) static uint64_t stream_##W(const uint8_t *p, int64_t rows, int64_t row_bytes) { \
+#define STREAM(NAME, W, OFFSET)                                                                              \
+    TARGET __attribute__((noinline)) static uint64_t NAME##_##W(const uint8_t *p, int64_t rows, int64_t row_bytes) { \
         __m512i acc[8];                                                                                      \
         for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_si512();                                         \
         for (int64_t g = 0; g + 8 <= rows; g += 8)                                                           \
             for (int64_t o = 0; o < row_bytes; o += 64)                                                      \
                 for (int r = 0; r < 8; r++) {                                                                \
-                    const __m512i v = _mm512_loadu_si512(p + (g + r) * row_bytes + o);                       \
+                    const __m512i v = _mm512_loadu_si512(p + OFFSET(g, r, o));                               \
                     __m512i s = v;                                                                           \
                     for (int i = 0; i < W; i++) {                                                            \
                         __m512i t = _mm512_add_epi32(v, _mm512_set1_epi32(i + 1));                           \
@@ -46,11 +55,10 @@ static double now(void) {
         for (int r = 1; r < 8; r++) acc[0] = _mm512_xor_si512(acc[0], acc[r]);                               \
         return (uint64_t)_mm512_reduce_add_epi64(acc[0]);                                                    \
     }
-STREAM(0)
-STREAM(2)
-STREAM(4)
-STREAM(6)
-STREAM(8)
+#define STREAMS(NAME, OFFSET) \
+    STREAM(NAME, 0, OFFSET) STREAM(NAME, 2, OFFSET) STREAM(NAME, 4, OFFSET) STREAM(NAME, 6, OFFSET) STREAM(NAME, 8, OFFSET)
+STREAMS(rows, ROWS_OFFSET)
+STREAMS(interleaved, INTERLEAVED_OFFSET)
 
 typedef uint64_t (*stream_fn)(const uint8_t *, int64_t, int64_t);
 
@@ -65,29 +73,34 @@ int main(void) {
     if (!big || !small) return 1;
     for (int64_t i = 0; i < rows * row_bytes; i++) big[i] = (uint8_t)i;
     for (int64_t i = 0; i < cached_rows * row_bytes; i++) small[i] = (uint8_t)i;
-    const stream_fn fns[] = {stream_0, stream_2, stream_4, stream_6, stream_8};
+    const stream_fn layouts[2][5] = {{rows_0, rows_2, rows_4, rows_6, rows_8},
+                                     {interleaved_0, interleaved_2, interleaved_4, interleaved_6, interleaved_8}};
+    const char *titles[2] = {"8 rows side by side, 64 B per row per step", "the same pieces as one stream (rows interleaved)"};
     const int work[] = {0, 2, 4, 6, 8};
-    printf("one core, 8 rows side by side, 64 B per row per step (best of 5)\n");
-    for (int i = 0; i < 5; i++) {
-        double dram = 0, l2 = 0;
-        for (int r = 0; r < 5; r++) {
-            double t = now();
-            volatile uint64_t sink = fns[i](big, rows, row_bytes);
-            (void)sink;
-            const double rate = (double)(rows * row_bytes) / (now() - t) / 1e9;
-            if (rate > dram) dram = rate;
-        }
-        for (int r = 0; r < 5; r++) {
-            double t = now();
-            for (int j = 0; j < 200; j++) {
-                volatile uint64_t sink = fns[i](small, cached_rows, row_bytes);
+    for (int layout = 0; layout < 2; layout++) {
+        printf("one core, %s (best of 5)\n", titles[layout]);
+        for (int i = 0; i < 5; i++) {
+            const stream_fn fn = layouts[layout][i];
+            double dram = 0, l2 = 0;
+            for (int r = 0; r < 5; r++) {
+                double t = now();
+                volatile uint64_t sink = fn(big, rows, row_bytes);
                 (void)sink;
+                const double rate = (double)(rows * row_bytes) / (now() - t) / 1e9;
+                if (rate > dram) dram = rate;
             }
-            const double rate = 200.0 * (double)(cached_rows * row_bytes) / (now() - t) / 1e9;
-            if (rate > l2) l2 = rate;
+            for (int r = 0; r < 5; r++) {
+                double t = now();
+                for (int j = 0; j < 200; j++) {
+                    volatile uint64_t sink = fn(small, cached_rows, row_bytes);
+                    (void)sink;
+                }
+                const double rate = 200.0 * (double)(cached_rows * row_bytes) / (now() - t) / 1e9;
+                if (rate > l2) l2 = rate;
+            }
+            printf("%2d vector ops per 64 B: DRAM %5.1f GB/s   the same loop on L2-resident rows %6.1f GB/s\n",
+                   2 * work[i] + 2, dram, l2);
         }
-        printf("%2d vector ops per 64 B: DRAM %5.1f GB/s   the same loop on L2-resident rows %6.1f GB/s\n",
-               2 * work[i] + 2, dram, l2);
     }
     return 0;
 }
