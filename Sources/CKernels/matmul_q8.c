@@ -4,8 +4,8 @@
  * products: Y[t, n] = sum_b s_w(n, b) s_x(t, b) sum_{k in b} q_w(n, k) q_x(t, k).
  *
  * The fast kernel needs AVX-512 VNNI (vpdpbusd: 64 multiply-accumulates in one
- * 512-bit instruction, and 32 vector registers). With
- * AVX2 alone an int8 dot costs vpmaddubsw + vpmaddwd + vpaddd, and with a float
+ * 512-bit instruction, and 32 vector registers). With AVX2 alone an int8 dot
+ * costs vpmaddubsw + vpmaddwd + vpaddd, and with a float
  * step per 32-block for the activation scales that is no faster than the FP32
  * GEMM, so there the kernel reports UNSUPPORTED and the runtime keeps FP32.
  *
@@ -145,7 +145,7 @@ GLMK_VNNI_INLINE void q8_block_dots(int mr, int64_t b, const int32_t *xp, const 
 }
 
 /// C (mr, 16, rows contiguous) += the tile's products over kc columns (a multiple of 32).
-/// xp: (kc/32 blocks x 8, 6) int32 (4 bytes of x per token), xs / xsum8: (kc/32, 6).
+/// xp: (kc/4, 6) int32 (4 bytes of x per token), xs / xsum8: (kc/32, 6).
 ///
 /// The weight scale is constant over runs of `scale_blocks` blocks (1 for Q4_0, 4
 /// for groups of 128, the whole K-block for q4_row). Within a run every block
@@ -161,6 +161,7 @@ GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t scale_blocks, int64_t kc, c
     __m512 acc[Q8_MR], acc_run[Q8_MR];
     for (int i = 0; i < mr; i++) acc[i] = acc_run[i] = _mm512_setzero_ps();
     const int64_t blocks = kc / GLMK_QK;
+    int64_t in_run = 0;
     for (int64_t b = 0; b < blocks; b++) {
         __m512i dot[Q8_MR];
         q8_block_dots(mr, b, xp, panel, dot);
@@ -168,7 +169,8 @@ GLMK_VNNI_INLINE void q8_tile_kernel(int mr, int64_t scale_blocks, int64_t kc, c
             const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(dot[i], _mm512_set1_epi32(xsum8[b * Q8_MR + i])));
             acc_run[i] = _mm512_fmadd_ps(d, _mm512_set1_ps(xs[b * Q8_MR + i]), acc_run[i]);
         }
-        if ((b + 1) % scale_blocks == 0 || b + 1 == blocks) {
+        if (++in_run == scale_blocks || b + 1 == blocks) {
+            in_run = 0;
             const __m512 sw = _mm512_load_ps(pscales + b * Q8_NR);
             for (int i = 0; i < mr; i++) {
                 acc[i] = _mm512_fmadd_ps(acc_run[i], sw, acc[i]);

@@ -185,8 +185,8 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
         for (int r = 0; r < R; r++) out[r] += glmk_q16_partial_block(w, n0 + r, xq, xs);
 }
 
-/// Word i of the fp16 scales of a Q4_0 quad (72 bytes: 4 x (2-byte scale, 16
-/// bytes of nibbles)) for lane i: block i / 4's scale, at byte 18 (i / 4).
+/// For a Q4_0 quad (72 bytes: 4 x (fp16 scale, 16 bytes of nibbles)): the word
+/// of its first 64 bytes that lane i needs, block i / 4's scale at word 9 (i / 4).
 static const uint16_t q4_0_scale_words[32] __attribute__((aligned(64))) = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
 
 /// Q4_0 rows: four blocks per step as in z_rows_glm, the nibbles gathered from
