@@ -111,6 +111,21 @@ Z_INLINE __m256 lone_block(const uint8_t *nibble_bytes, const int16_t *x, int gl
     return _mm256_cvtepi32_ps(d);
 }
 
+/// One quad of split activations in registers: h_lo, h_hi, l_lo, l_hi, and the
+/// lane scales and zero points.
+typedef struct {
+    __m512i x[4];
+    __m512 scale, zero;
+} quad_activations;
+
+Z_INLINE quad_activations load_quad(const split_activations *split, int64_t quad) {
+    quad_activations a;
+    for (int i = 0; i < 4; i++) a.x[i] = _mm512_load_si512(split->bytes + quad * QUAD_BYTES + 64 * i);
+    a.scale = _mm512_load_ps(split->lane_scales + quad * QUAD_LANES);
+    a.zero = _mm512_load_ps(split->lane_zeros + quad * QUAD_LANES);
+    return a;
+}
+
 /// The int32 dot sum(u q) of 4 blocks against one quad of split activations
 /// (x: h_lo, h_hi, l_lo, l_hi), the nibble bytes v holding block j in lane j.
 Z_INLINE __m512i quad_dots(__m512i v, const __m512i x[4]) {
@@ -122,8 +137,10 @@ Z_INLINE __m512i quad_dots(__m512i v, const __m512i x[4]) {
     return _mm512_dpbusd_epi32(d, x[3], u_hi);
 }
 
-Z_INLINE void load_quad(const split_activations *split, int64_t quad, __m512i x[4]) {
-    for (int i = 0; i < 4; i++) x[i] = _mm512_load_si512(split->bytes + quad * QUAD_BYTES + 64 * i);
+/// acc + (dot s_x - zero) d per lane: a quad of blocks whose weight scales d
+/// differ per block (Q4_0) or need no per-group sums (groups of 128).
+Z_INLINE __m512 add_scaled_quad(__m512 acc, __m512i v, const quad_activations *a, __m512 d) {
+    return _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(quad_dots(v, a->x)), a->scale, a->zero), d, acc);
 }
 
 /// GLM INT4 rows (q4_row; q4_group with groups of 128·j): as rows_glm in matvec_q16_avx2.c.
@@ -138,15 +155,12 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
     int64_t g = 0;
     if (group == QUAD) // a scale per quad: as Q4_0 (lane zero points), not a group's sums per quad
         for (; g < whole / 4; g++) {
-            __m512i x[4];
-            load_quad(split, g, x);
-            const __m512 scale = _mm512_load_ps(split->lane_scales + g * QUAD_LANES);
-            const __m512 zero = _mm512_load_ps(split->lane_zeros + g * QUAD_LANES);
+            const quad_activations a = load_quad(split, g);
             _Pragma("clang loop unroll(full)")
             for (int r = 0; r < R; r++) {
                 const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(rows[r] + g * (QUAD / 2)), flip);
                 const __m512 s = _mm512_cvtph_ps(_mm256_set1_epi16((short)w->scales[(n0 + r) * per_row + g]));
-                total[r] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(quad_dots(v, x)), scale, zero), s, total[r]);
+                total[r] = add_scaled_quad(total[r], v, &a, s);
             }
         }
     for (; g * group < w->cols; g++) {
@@ -158,13 +172,11 @@ Z_INLINE void z_rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t 
         int64_t b = b0;
         for (; b + 4 <= b1; b += 4) {
             zero_point += corr[b] + corr[b + 1] + corr[b + 2] + corr[b + 3];
-            __m512i x[4];
-            load_quad(split, b / 4, x);
-            const __m512 scale = _mm512_load_ps(split->lane_scales + (b / 4) * QUAD_LANES);
+            const quad_activations a = load_quad(split, b / 4);
             _Pragma("clang loop unroll(full)")
             for (int r = 0; r < R; r++) {
                 const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(rows[r] + b * (GLMK_QK / 2)), flip);
-                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_dots(v, x)), scale, acc[r]);
+                acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_dots(v, a.x)), a.scale, acc[r]);
             }
         }
         for (; b < b1; b++) { // q4_row's last 1-3 whole blocks
@@ -201,10 +213,7 @@ Z_INLINE void z_rows_q4_0(int R, const glmk_matrix *w, int64_t n0, const int16_t
     __m512 acc[8];
     for (int r = 0; r < R; r++) { rows[r] = (const glmk_block_q4_0 *)glmk_row_ptr(w, n0 + r); acc[r] = _mm512_setzero_ps(); }
     for (int64_t p = 0; p < quads; p++) {
-        __m512i x[4];
-        load_quad(split, p, x);
-        const __m512 scale = _mm512_load_ps(split->lane_scales + p * QUAD_LANES);
-        const __m512 zero = _mm512_load_ps(split->lane_zeros + p * QUAD_LANES);
+        const quad_activations a = load_quad(split, p);
         _Pragma("clang loop unroll(full)")
         for (int r = 0; r < R; r++) {
             const glmk_block_q4_0 *q = rows[r] + 4 * p;
@@ -214,7 +223,7 @@ Z_INLINE void z_rows_q4_0(int R, const glmk_matrix *w, int64_t n0, const int16_t
             v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)q[3].qs), 3);
             const __m512i words = _mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(q));
             const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(words));
-            acc[r] = _mm512_fmadd_ps(_mm512_fmsub_ps(_mm512_cvtepi32_ps(quad_dots(v, x)), scale, zero), d, acc[r]);
+            acc[r] = add_scaled_quad(acc[r], v, &a, d);
         }
     }
     for (int64_t b = quads * 4; b < blocks; b++) // the last 1-3 blocks
