@@ -32,7 +32,12 @@ int glmk_isa_supported(glmk_isa isa) {
 #endif
     case GLMK_ISA_AVX512:
 #if GLMK_X86
-        return glmk_avx512_supported();
+        // what the 512-bit kernels use: the byte-split decode needs BW and VNNI,
+        // the int8 mat-mat VNNI (every VNNI CPU also has BW and VL)
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               glmk_isa_supported(GLMK_ISA_AVX2);
 #else
         return 0;
 #endif
@@ -94,7 +99,7 @@ static const glmk_kernels kernels_avx2 = {
     .eltwise = glmk_eltwise_avx2,
     .matvec_q8 = glmk_matvec_q8_avx2,
     .matvec_q16 = glmk_matvec_q16_avx2,
-    .matmul_q8 = glmk_matmul_q8_avx2,
+    .matmul_q8 = glmk_matmul_q8_vnni, // both x86 tables: it reports UNSUPPORTED without AVX-512 VNNI
 };
 
 

@@ -156,13 +156,12 @@ glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq
 int glmk_attention_blocked_applies(const glmk_attention_shape *s);
 glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float *k, const float *v,
                                         const glmk_attention_shape *s);
-glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
+glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
                                 const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias);
 glmk_status glmk_matvec_q16_avx2(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                  const int32_t *x_sums, const float *bias);
 glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                               const glmk_eltwise_shape *shape);
-int glmk_avx512_supported(void);
 glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
                                    const int32_t *x_sums, const float *bias);
 #endif

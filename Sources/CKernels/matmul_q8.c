@@ -51,13 +51,7 @@ glmk_status glmk_matmul_q8_scalar(float *y, int64_t y_stride, const glmk_matrix 
 }
 
 int glmk_matmul_q8_fast_available(void) {
-#if !GLMK_X86
-    return 0;
-#else
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512f") && glmk_isa_supported(GLMK_ISA_AVX2);
-#endif
+    return glmk_isa_supported(GLMK_ISA_AVX512); // 0 where the build is not x86
 }
 
 #if GLMK_X86
@@ -277,7 +271,7 @@ GLMK_VNNI static void q8_panel(float *y, int64_t y_stride, const glmk_matrix *w,
     }
 }
 
-glmk_status glmk_matmul_q8_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
+glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
                                 const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias) {
     const glmk_status status = glmk_check_matmul_q8(y, y_stride, w, xq, x_scales, x_sums, m);
     if (status != GLMK_OK) return status;

@@ -57,12 +57,6 @@
 
 enum { QUAD = 4 * GLMK_QK, QUAD_BYTES = 256, QUAD_LANES = 16 };
 
-int glmk_avx512_supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && glmk_isa_supported(GLMK_ISA_AVX2);
-}
-
 /// The activations as bytes, per quad of blocks (see the header).
 typedef struct {
     uint8_t *bytes;     // quads x 256: h (signed) then l (unsigned)
