@@ -64,17 +64,14 @@ typedef struct {
     float *lane_zeros;  // quads x 16: block j's zero-point term 8 s_x sum(x) / 4 in lanes 4j .. 4j + 3
 } split_activations;
 
-static void split_activations_free(split_activations *s) { free(s->bytes), free(s->lane_scales), free(s->lane_zeros); }
-
+/// One allocation per call holds all three arrays (free(s->bytes) releases it).
 static glmk_status split_activations_make(split_activations *s, const int16_t *xq, const float *xs, const int32_t *sums,
                                           int64_t quads) {
-    s->bytes = aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 64); // + 64: never a zero-size request
-    s->lane_scales = aligned_alloc(64, (size_t)(quads * QUAD_LANES) * sizeof(float) + 64);
-    s->lane_zeros = aligned_alloc(64, (size_t)(quads * QUAD_LANES) * sizeof(float) + 64);
-    if (!s->bytes || !s->lane_scales || !s->lane_zeros) {
-        split_activations_free(s);
-        return GLMK_ERR_SYSTEM;
-    }
+    const size_t lane_bytes = (size_t)(quads * QUAD_LANES) * sizeof(float);
+    s->bytes = aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 2 * lane_bytes + 64); // + 64: never a zero-size request
+    if (!s->bytes) return GLMK_ERR_SYSTEM;
+    s->lane_scales = (float *)(s->bytes + quads * QUAD_BYTES); // 64-byte aligned: QUAD_BYTES is
+    s->lane_zeros = (float *)((uint8_t *)s->lane_scales + lane_bytes);
     for (int64_t p = 0; p < quads; p++) {
         uint8_t *out = s->bytes + p * QUAD_BYTES;
         for (int half = 0; half < 2; half++)
@@ -259,7 +256,7 @@ glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t
     const glmk_status made = split_activations_make(&split, xq, x_scales, x_sums, (w->cols / GLMK_QK) / 4);
     if (made != GLMK_OK) return made;
     const glmk_status result = glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, &split, z_eight_rows, z_one_row);
-    split_activations_free(&split);
+    free(split.bytes);
     return result;
 }
 
