@@ -75,11 +75,9 @@ GLMK_AVX2 static void unpack_row_u8(uint8_t *out, const glmk_matrix *w, int64_t 
             first = _mm_and_si128(bytes, mask);                       // elements 0..15
             second = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);   // elements 16..31
         } else {
-            // GLM: byte j holds column 2j (high nibble) and 2j + 1; nibble ^ 8 = q + 8
-            const __m128i bytes = _mm_loadu_si128((const __m128i *)(r + (k0 + k) / 2));
-            const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-            first = _mm_xor_si128(_mm_unpacklo_epi8(hi, lo), eight);
-            second = _mm_xor_si128(_mm_unpackhi_epi8(hi, lo), eight);
+            glmk_q4_unpack32(r + (k0 + k) / 2, &first, &second); // q in column order; + 8 folds into its sign extension
+            first = _mm_add_epi8(first, eight);
+            second = _mm_add_epi8(second, eight);
         }
         _mm_storeu_si128((__m128i *)(out + k), first);
         _mm_storeu_si128((__m128i *)(out + k + 16), second);

@@ -35,13 +35,6 @@ GLMK_AVX2_INLINE void nibbles(const uint8_t *p, int glm, __m256i *lo, __m256i *h
 /// the scalar first and broadcasting the float costs one operation more).
 GLMK_AVX2_INLINE __m256 half8(uint16_t h) { return _mm256_cvtph_ps(_mm_set1_epi16((short)h)); }
 
-GLMK_AVX2_INLINE float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /// GLM INT4 rows n0 .. n0 + R - 1 (q4_row: one group of `cols`; q4_group: groups of 32·j).
 /// corr[b] = x_scale[b] · x_sum[b]: the zero-point term, the same for every row.
 GLMK_AVX2_INLINE void rows_glm(int R, const glmk_matrix *w, int64_t n0, const int16_t *xq, const float *xs,
@@ -80,7 +73,7 @@ GLMK_AVX2_INLINE void rows_glm(int R, const glmk_matrix *w, int64_t n0, const in
         }
     }
     _Pragma("clang loop unroll(full)")
-    for (int r = 0; r < R; r++) out[r] = hsum(total[r]);
+    for (int r = 0; r < R; r++) out[r] = glmk_hsum256(total[r]);
     if (w->cols % GLMK_QK) // a partial last block: out of line, after the registers are done with
         for (int r = 0; r < R; r++) out[r] += glmk_q16_partial_block(w, n0 + r, xq, xs);
 }
@@ -105,7 +98,7 @@ GLMK_AVX2_INLINE void rows_q4_0(int R, const glmk_matrix *w, int64_t n0, const i
         }
     }
     _Pragma("clang loop unroll(full)")
-    for (int r = 0; r < R; r++) out[r] = hsum(acc[r]);
+    for (int r = 0; r < R; r++) out[r] = glmk_hsum256(acc[r]);
 }
 
 /// Q8_0 rows: signed weights, a scale per block, no zero point.
@@ -128,7 +121,7 @@ GLMK_AVX2_INLINE void rows_q8_0(int R, const glmk_matrix *w, int64_t n0, const i
         }
     }
     _Pragma("clang loop unroll(full)")
-    for (int r = 0; r < R; r++) out[r] = hsum(acc[r]);
+    for (int r = 0; r < R; r++) out[r] = glmk_hsum256(acc[r]);
 }
 
 /// R rows of any supported type; R is a literal at each call so the row loops unroll.
