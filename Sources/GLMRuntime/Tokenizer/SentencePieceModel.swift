@@ -18,9 +18,10 @@ public struct TokenizerVocabulary: Sendable, Equatable {
     public var pieces: [String]
     public var scores: [Float]
     public var types: [PieceType]
-    public var addDummyPrefix = true
-    public var removeExtraWhitespaces = true
-    public var escapeWhitespaces = true
+    /// What text goes through before encoding (normalizer_spec).
+    public var normalizer = NormalizerSpec()
+    /// What decoded text goes through, when the model has a denormalizer.
+    public var denormalizer: NormalizerSpec?
     public var byteFallback = false
     public var unknownID: Int32 = 0
     /// What decoding shows for the unknown piece (SentencePiece: " \u{2047} ").
@@ -33,8 +34,7 @@ extension TokenizerVocabulary {
         var pieces: [String] = [], scores: [Float] = [], types: [PieceType] = []
         var algorithm = Algorithm.unigram
         var byteFallback = false, unknownID: Int32 = 0, unknownSurface = " \u{2047} "
-        var addDummyPrefix = true, removeExtra = true, escape = true
-        var normalizerName = "", charsmap = 0
+        var normalizer = NormalizerSpec(), denormalizer: NormalizerSpec?
         do {
             var reader = ProtobufReader(data[...])
             while let (number, field) = try reader.next() {
@@ -80,17 +80,10 @@ extension TokenizerVocabulary {
                         }
                     }
                 case let (3, .bytes(message)):          // normalizer_spec
-                    var sub = ProtobufReader(message)
-                    while let (n, f) = try sub.next() {
-                        switch (n, f) {
-                        case let (1, .bytes(text)): normalizerName = String(decoding: text, as: UTF8.self)
-                        case let (2, .bytes(map)): charsmap = map.count
-                        case let (3, .varint(v)): addDummyPrefix = v != 0
-                        case let (4, .varint(v)): removeExtra = v != 0
-                        case let (5, .varint(v)): escape = v != 0
-                        default: break
-                        }
-                    }
+                    normalizer = try Self.normalizerSpec(message, file: file)
+                case let (5, .bytes(message)):          // denormalizer_spec, used when it has a map
+                    let spec = try Self.normalizerSpec(message, file: file)
+                    if spec.charsMap != nil { denormalizer = NormalizerSpec.denormalizer(spec.charsMap!) }
                 default: break
                 }
             }
@@ -98,17 +91,35 @@ extension TokenizerVocabulary {
             throw TokenizerError.malformedModel(file: file, reason: error.reason)
         }
         guard !pieces.isEmpty else { throw TokenizerError.malformedModel(file: file, reason: "no pieces") }
-        // Rule-based normalizers (nmt_nfkc and friends) ship a compiled character
-        // map; applying it is not implemented, so refuse rather than tokenize differently.
-        if charsmap > 0 && normalizerName != "identity" {
-            throw TokenizerError.unsupported(file: file, feature: "normalizer '\(normalizerName)' with a precompiled character map (train with normalization_rule_name=identity)")
+        if byteFallback == false, let byte = types.firstIndex(of: .byte) {
+            // the library refuses such a model too
+            throw TokenizerError.malformedModel(file: file, reason: "byte piece \(pieces[byte]) without byte_fallback")
         }
         guard unknownID >= 0, Int(unknownID) < pieces.count else {
             throw TokenizerError.malformedModel(file: file, reason: "unknown id \(unknownID) outside \(pieces.count) pieces")
         }
-        self.init(algorithm: algorithm, pieces: pieces, scores: scores, types: types, addDummyPrefix: addDummyPrefix,
-                  removeExtraWhitespaces: removeExtra, escapeWhitespaces: escape, byteFallback: byteFallback,
+        self.init(algorithm: algorithm, pieces: pieces, scores: scores, types: types, normalizer: normalizer,
+                  denormalizer: denormalizer, byteFallback: byteFallback,
                   unknownID: unknownID, unknownSurface: unknownSurface)
+    }
+
+    /// A NormalizerSpec message: the character map (checked) and the whitespace flags (proto2 defaults: on).
+    private static func normalizerSpec(_ message: ArraySlice<UInt8>, file: String) throws -> NormalizerSpec {
+        var spec = NormalizerSpec()
+        var sub = ProtobufReader(message)
+        while let (n, f) = try sub.next() {
+            switch (n, f) {
+            case let (2, .bytes(map)) where !map.isEmpty:
+                do { spec.charsMap = try PrecompiledCharsMap(Array(map)) } catch let error as PrecompiledCharsMap.Malformed {
+                    throw TokenizerError.malformedModel(file: file, reason: error.reason)
+                }
+            case let (3, .varint(v)): spec.addDummyPrefix = v != 0
+            case let (4, .varint(v)): spec.removeExtraWhitespaces = v != 0
+            case let (5, .varint(v)): spec.escapeWhitespaces = v != 0
+            default: break
+            }
+        }
+        return spec
     }
 
     public init(sentencePieceModelAt path: String) throws {

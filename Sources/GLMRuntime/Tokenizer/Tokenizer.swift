@@ -1,5 +1,5 @@
 // Tokenizer.swift — SentencePiece encoding and decoding in Swift, matching the
-// `sentencepiece` library: its whitespace normalization (identity rules), the
+// `sentencepiece` library: its normalizer (Normalizer.swift), the
 // unigram (Viterbi) and BPE (ranked merges) algorithms, user-defined symbols
 // kept whole (GLM's [MASK], [gMASK], <sop>, ...), byte fallback for
 // characters outside the vocabulary, and its decoding rules.
@@ -66,7 +66,15 @@ public struct Tokenizer: Sendable {
     public func encode(_ text: String) -> [Int32] {
         let normalized = normalize(Array(text.utf8))
         guard !normalized.isEmpty else { return [] }
-        let segments = vocabulary.algorithm == .unigram ? encodeUnigram(normalized) : encodeBPE(normalized)
+        var segments: [(Range<Int>, Int32)] = []
+        for (range, id) in vocabulary.algorithm == .unigram ? encodeUnigram(normalized) : encodeBPE(normalized) {
+            // the library merges a run of unknown characters into one unknown piece
+            if id == vocabulary.unknownID, let last = segments.last, last.1 == id, last.0.upperBound == range.lowerBound {
+                segments[segments.count - 1].0 = last.0.lowerBound..<range.upperBound
+            } else {
+                segments.append((range, id))
+            }
+        }
         var ids: [Int32] = []
         ids.reserveCapacity(segments.count)
         for (range, id) in segments {
@@ -80,40 +88,9 @@ public struct Tokenizer: Sendable {
         return ids
     }
 
-    /// SentencePiece's normalization with identity rules: drop leading, trailing
-    /// and repeated spaces, spaces become ▁, and a ▁ goes in front.
+    /// The text as the encoder sees it (Normalizer.swift).
     func normalize(_ input: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(input.count + 8)
-        var i = 0
-        if vocabulary.removeExtraWhitespaces { while i < input.count, input[i] == 0x20 { i += 1 } }
-        guard i < input.count else { return [] }
-        if vocabulary.addDummyPrefix { out += vocabulary.escapeWhitespaces ? Tokenizer.space : [0x20] }
-        var previousSpace = vocabulary.addDummyPrefix
-        while i < input.count {
-            // user-defined symbols pass through untouched
-            if let length = userDefined.longestMatch(input, from: i)?.length {
-                out += input[i..<(i + length)]
-                i += length
-                previousSpace = false
-                continue
-            }
-            let byte = input[i]
-            i += 1
-            if byte == 0x20 {
-                if vocabulary.removeExtraWhitespaces && previousSpace { continue }
-                out += vocabulary.escapeWhitespaces ? Tokenizer.space : [0x20]
-                previousSpace = true
-            } else {
-                out.append(byte)
-                previousSpace = false
-            }
-        }
-        if vocabulary.removeExtraWhitespaces {
-            let trailing = vocabulary.escapeWhitespaces ? Tokenizer.space : [0x20]
-            while out.count > trailing.count, Array(out.suffix(trailing.count)) == trailing { out.removeLast(trailing.count) }
-        }
-        return out
+        Tokenizer.normalize(input, spec: vocabulary.normalizer, userDefined: userDefined)
     }
 
     /// Bytes in the UTF-8 character starting with `lead` (1 for a stray continuation byte).
@@ -161,7 +138,9 @@ public struct Tokenizer: Sendable {
             case .normal, .userDefined, .unused:
                 flush()
                 var bytes = Array(piece.utf8)
-                if first, vocabulary.addDummyPrefix, bytes.starts(with: Tokenizer.space) {
+                // the library drops the first piece's ▁ when either flag could have made it
+                if first, vocabulary.normalizer.addDummyPrefix || vocabulary.normalizer.removeExtraWhitespaces,
+                   bytes.starts(with: Tokenizer.space) {
                     bytes.removeFirst(Tokenizer.space.count)
                 }
                 text += bytes
@@ -169,7 +148,9 @@ public struct Tokenizer: Sendable {
             }
         }
         flush()
-        return String(decoding: text, as: UTF8.self).replacingSpaceSymbol()
+        let decoded = String(decoding: text, as: UTF8.self).replacingSpaceSymbol()
+        guard let denormalizer = vocabulary.denormalizer else { return decoded }
+        return String(decoding: Tokenizer.normalize(Array(decoded.utf8), spec: denormalizer, userDefined: nil), as: UTF8.self)
     }
 }
 
