@@ -14,8 +14,9 @@ struct ConvertCommand: ParsableCommand {
         Reads safetensors (single or sharded), PyTorch .bin shards (as ChatGLM-6B is published) and \
         SwissArmyTransformer folders with tensor-parallel mp_rank_XX files (as GLM-130B is released; \
         ranks are merged), with GLM-130B's or ChatGLM-6B's parameter names. Pickles are read as data \
-        and never executed. Tensors stream through one at a time. A tokenizer.model \
-        beside them goes into the file. q4_row is GLM-130B's per-row INT4, stored losslessly as Q4_0 \
+        and never executed. Tensors stream through one at a time. The tokenizer beside them goes into \
+        the file: tokenizer.model as it is, or ice_text.model with ChatGLM's or icetk's text rules and \
+        the id offset of tokenizer_config.json's num_image_tokens, checked against config.json. q4_row is GLM-130B's per-row INT4, stored losslessly as Q4_0 \
         blocks; matrices whose width is not a multiple of 32 fall back to f16 for the block types.
         """
     )

@@ -23,13 +23,13 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try runtime.apply()
         let glm = try loadModel(model)
-        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
+        guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
         guard let data = FileManager.default.contents(atPath: text) else { throw CLIError("\(text): cannot read") }
         guard let content = String(validating: [UInt8](data), as: UTF8.self) else { throw CLIError("\(text): not valid UTF-8") }
         let documents = Perplexity.documents(content)
         guard !documents.isEmpty else { throw CLIError("\(text): no text to evaluate") }
         let tty = isatty(2) != 0
-        let result = try Perplexity.evaluate(model: glm, codec: PromptBuilder(tokenizer: Tokenizer(vocabulary), config: glm.config),
+        let result = try Perplexity.evaluate(model: glm, codec: PromptBuilder(tokenizer: tokenizer, config: glm.config),
                                              documents: documents, kernels: runtime.kernelSet(for: glm)) { done, total in
             guard tty || done == total else { return }
             let width = 30, filled = width * done / total

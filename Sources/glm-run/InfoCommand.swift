@@ -23,8 +23,14 @@ struct InfoCommand: ParsableCommand {
         print("RoPE:          \(c.rope == .twoD ? "2D" : "1D"), base \(c.ropeBase)")
         print("residual alpha \(c.alpha)")
         print("output:        \(c.tiedOutput ? "tied to the token embedding" : "separate lm_head")")
-        let tokenizer = try TokenizerVocabulary(gguf: file)
-        print("tokenizer:     \(tokenizer.map { "SentencePiece \($0.algorithm.rawValue), \($0.pieces.count) pieces" } ?? "none")")
+        if let tokenizer = try GLMTokenizer(gguf: file) {
+            let v = tokenizer.sentencePiece.vocabulary
+            let layout = tokenizer.layout == .plain ? "" : ", \(tokenizer.layout.name) layout (ids from \(tokenizer.layout.offset))"
+            let normalizer = v.normalizer.charsMap == nil ? "identity" : "character map"
+            print("tokenizer:     SentencePiece \(v.algorithm.rawValue), \(v.pieces.count) pieces\(layout), \(normalizer) normalizer")
+        } else {
+            print("tokenizer:     none")
+        }
         var byType: [String: (count: Int, bytes: Int)] = [:]
         for t in file.tensors { byType[t.type.name, default: (0, 0)].count += 1; byType[t.type.name, default: (0, 0)].bytes += t.byteCount }
         for (type, v) in byType.sorted(by: { $0.key < $1.key }) {

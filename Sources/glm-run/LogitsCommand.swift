@@ -15,11 +15,7 @@ struct LogitsCommand: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
-        let parsed = try ids.split(separator: ",").map { part -> Int32 in
-            guard let id = Int32(part.trimmingCharacters(in: .whitespaces)) else { throw CLIError("--ids: '\(part)' is not a token id") }
-            return id
-        }
-        guard !parsed.isEmpty else { throw CLIError("--ids is empty") }
+        let parsed = try parseIDs(ids)
         try runtime.apply()
         let glm = try loadModel(model)
         guard parsed.count <= glm.config.contextLength else {

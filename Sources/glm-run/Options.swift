@@ -88,3 +88,13 @@ func peakResidentMemory() -> String {
 }
 
 extension ActivationPrecision: ExpressibleByArgument {}
+
+/// `--ids 1,2,3` as token ids; a clear error for anything else.
+func parseIDs(_ text: String) throws -> [Int32] {
+    let ids = try text.split(separator: ",").map { part -> Int32 in
+        guard let id = Int32(part.trimmingCharacters(in: .whitespaces)) else { throw CLIError("--ids: '\(part)' is not a token id") }
+        return id
+    }
+    guard !ids.isEmpty else { throw CLIError("--ids is empty") }
+    return ids
+}

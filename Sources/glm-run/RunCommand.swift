@@ -11,7 +11,9 @@ struct RunCommand: ParsableCommand {
         abstract: "Generate text from a prompt (the default command).",
         discussion: """
         Without --mask the model continues the prompt ([gMASK] is appended). With --mask it fills \
-        the blank written as [MASK] inside the prompt. Speeds go to stderr at the end.
+        every blank written as [MASK] (or [sMASK] for a sentence) inside the prompt, left to right, \
+        each fill seeing the earlier ones, and prints the filled text; --max-tokens applies to each \
+        blank. Speeds go to stderr at the end.
         """
     )
 
@@ -24,7 +26,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("prompt-file"), help: "Read the prompt from a UTF-8 text file.")
     var promptFile: String?
 
-    @Flag(help: "Fill the blank marked [MASK] in the prompt instead of continuing it.")
+    @Flag(help: "Fill the blanks marked [MASK] or [sMASK] in the prompt instead of continuing it.")
     var mask = false
 
     @Option(help: "Most tokens to generate.") var maxTokens = 128
@@ -42,10 +44,9 @@ struct RunCommand: ParsableCommand {
         let prompt = try readPrompt()
         try runtime.apply()
         let glm = try loadModel(model)
-        guard let vocabulary = try TokenizerVocabulary(gguf: glm.file!) else {
+        guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else {
             throw CLIError("\(model) has no tokenizer; run token ids through it with glm-run logits --ids")
         }
-        let tokenizer = Tokenizer(vocabulary)
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
         let ids = try codec.build(prompt, mode: mask ? .fillBlank : .continueText)
         var parameters = GenerateParameters()
@@ -55,16 +56,27 @@ struct RunCommand: ParsableCommand {
         parameters.topP = topP
         parameters.repetitionPenalty = repeatPenalty
         parameters.seed = seed
-        let session = try InferenceSession(model: glm, capacity: min(glm.config.contextLength, ids.count + maxTokens),
-                                           kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
-        let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters)
-        for token in stream {
-            FileHandle.standardOutput.write(Data(token.text.utf8))
+        // blank filling grows the sequence by each span: room for every blank's tokens
+        let blanks = mask ? max(1, ids.filter { [glm.config.tokens.mask, glm.config.tokens.smask].contains($0) }.count) : 1
+        let (room, overflow) = maxTokens.multipliedReportingOverflow(by: blanks)
+        let capacity = min(glm.config.contextLength, overflow ? Int.max / 2 : ids.count + room)
+        let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
+        let s: GenerationStats
+        if mask {
+            let filler = try BlankFiller(session: session, codec: codec, prompt: ids, parameters: parameters)
+            _ = try filler.fillAll { FileHandle.standardOutput.write(Data($0.utf8)) }
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            s = filler.stats
+        } else {
+            let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters)
+            for token in stream {
+                FileHandle.standardOutput.write(Data(token.text.utf8))
+            }
+            // through the same unbuffered handle as the tokens, so it lands before the stats on stderr
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            if let error = stream.error { throw error }
+            s = stream.stats
         }
-        // through the same unbuffered handle as the tokens, so it lands before the stats on stderr
-        FileHandle.standardOutput.write(Data("\n".utf8))
-        if let error = stream.error { throw error }
-        let s = stream.stats
         printError(String(format: "prompt: %d tokens, %.1f tokens/s; generation: %d tokens, %.1f tokens/s; peak memory %@",
                           s.promptTokens, s.promptTokensPerSecond, s.generatedTokens, s.generatedTokensPerSecond, peakResidentMemory()))
     }

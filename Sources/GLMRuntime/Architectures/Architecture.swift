@@ -15,6 +15,21 @@ public protocol GLMArchitecture: Sendable {
     static func config(fromCheckpoint json: [String: Any], source: String) throws -> ModelConfig
     /// Position ids of token index t, given the prompt's layout (see PromptLayout).
     static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32)
+    /// The rules THUDM's code reads ice_text.model with, ids shifted by `offset`.
+    static func iceTextLayout(offset: Int32) -> TokenizerLayout
+    /// Whether a blank-filling prompt gets eos after text that does not end in a mask.
+    static var eosAfterBlankText: Bool { get }
+    /// What the authors' chat code does to a finished answer before showing it.
+    static func postprocessResponse(_ text: String) -> String
+}
+
+extension GLMArchitecture {
+    public static func postprocessResponse(_ text: String) -> String { text }
+}
+
+extension ModelConfig {
+    /// The architecture this config names (the model file was checked against the registry when read).
+    public var architectureType: (any GLMArchitecture.Type)? { Architectures.named(architecture) }
 }
 
 public enum Architectures {
@@ -35,6 +50,10 @@ public struct PromptLayout: Sendable, Equatable {
     public let maskIndex: Int?
     /// True when the mask is [gMASK] (continue the text) rather than [MASK] (fill a blank).
     public let isGMask: Bool
+
+    public init(sopIndex: Int, maskIndex: Int?, isGMask: Bool) {
+        (self.sopIndex, self.maskIndex, self.isGMask) = (sopIndex, maskIndex, isGMask)
+    }
 
     public init(ids: [Int32], tokens: SpecialTokens) {
         sopIndex = ids.firstIndex(of: tokens.sop) ?? ids.count

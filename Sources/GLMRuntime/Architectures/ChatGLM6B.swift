@@ -2,6 +2,7 @@
 // GeLU FFN in its tanh form, 2D RoPE (half of each head by position, half by
 // block position), a separate lm_head. Hugging Face config.json.
 
+import Foundation
 import KernelBridge
 
 public enum ChatGLM6B: GLMArchitecture {
@@ -40,5 +41,34 @@ public enum ChatGLM6B: GLMArchitecture {
     public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) {
         guard t >= layout.sopIndex else { return (Int32(t), 0) }
         return (Int32(layout.maskIndex ?? t), Int32(t - layout.sopIndex + 1))
+    }
+
+    /// tokenization_chatglm.py's SPTokenizer: line breaks, tabs and space runs as pieces.
+    public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .chatglm(offset: offset) }
+    /// ChatGLM's tokenizer ends every prompt with [gMASK]/[MASK] and sop only.
+    public static let eosAfterBlankText = false
+
+    /// modeling_chatglm.py `process_response`: strip, the training-date
+    /// placeholder, and ASCII , ! : ; ? beside a CJK ideograph (U+4E00-U+9FFF)
+    /// made full-width: first where the ideograph comes before, then after, each
+    /// pass left to right without overlapping matches, as re.sub does.
+    public static func postprocessResponse(_ text: String) -> String {
+        var scalars = Array(text.trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "[[训练时间]]", with: "2023年", options: .literal).unicodeScalars)
+        func isIdeograph(_ s: Unicode.Scalar) -> Bool { (0x4E00...0x9FFF).contains(s.value) }
+        let pairs: [(Unicode.Scalar, Unicode.Scalar)] = [(",", "，"), ("!", "！"), (":", "："), (";", "；"), ("?", "？")]
+        for (ascii, full) in pairs {
+            var i = 0
+            while i + 1 < scalars.count {   // ideograph then mark
+                if isIdeograph(scalars[i]), scalars[i + 1] == ascii { scalars[i + 1] = full; i += 2 } else { i += 1 }
+            }
+            i = 0
+            while i + 1 < scalars.count {   // mark then ideograph
+                if scalars[i] == ascii, isIdeograph(scalars[i + 1]) { scalars[i] = full; i += 2 } else { i += 1 }
+            }
+        }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars)
+        return String(out)
     }
 }

@@ -42,4 +42,9 @@ public enum GLM130B: GLMArchitecture {
         if let mask = layout.maskIndex, !layout.isGMask, t >= layout.sopIndex { return (Int32(mask), 0) }
         return (Int32(t), 0)
     }
+
+    /// icetk (GLM-130B generate.py's tokenizer): the offset only; <n> decodes to a line break.
+    public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .icetk(offset: offset) }
+    /// generate.py's fill_blanks appends eos when the text does not end in a mask.
+    public static let eosAfterBlankText = true
 }

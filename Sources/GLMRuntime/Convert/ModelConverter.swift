@@ -55,11 +55,9 @@ public struct ModelConverter {
         writer.set(ModelKeys.name, .string((source as NSString).lastPathComponent))
         writer.set(ModelKeys.fileType, .string(type.rawValue))
 
-        if let tokenizer = try checkpointTokenizer(source) {
-            guard tokenizer.pieces.count <= config.vocab else {
-                throw ModelFileError.badConfig(file: source, reason: "the tokenizer has \(tokenizer.pieces.count) pieces but the model's vocabulary is \(config.vocab)")
-            }
-            tokenizer.write(to: &writer)
+        if let tokenizer = try CheckpointTokenizer.find(in: source, config: config, architecture: arch) {
+            tokenizer.vocabulary.write(to: &writer)
+            tokenizer.layout.write(to: &writer)
         }
 
         // Declare every tensor first (its encoded size follows from its shape and
@@ -115,16 +113,6 @@ public struct ModelConverter {
         }
         return try WeightMatrix.quantize(values, rows: rows, cols: cols, as: stored.weightType).data.bytes
     }
-
-    /// The SentencePiece model beside the checkpoint (tokenizer.model or ice_text.model), if any.
-    private func checkpointTokenizer(_ folder: String) throws -> TokenizerVocabulary? {
-        for name in ["tokenizer.model", "ice_text.model"] {
-            let path = (folder as NSString).appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: path) { return try TokenizerVocabulary(sentencePieceModelAt: path) }
-        }
-        return nil
-    }
-
 }
 
 /// GLM-130B per-row INT4 in GGUF Q4_0 blocks, without loss: every block of a

@@ -1,19 +1,28 @@
 // PromptBuilder.swift — text to the token layout the reference code builds:
 // GLM's special tokens written in the text ([MASK], [gMASK], [sMASK], <sop>,
-// <eop>) become their ids, the rest goes through the tokenizer; then
+// <eop>) become their ids, the rest goes through the model's tokenizer (its
+// layout's rules included: TokenizerLayout.swift); then
 //  - continue the text: text + [gMASK] + sop (GLM-130B generate.py, ChatGLM's tokenizer);
-//  - fill a blank (--mask): the text holds [MASK]; + sop, and GLM-130B appends
-//    eos before sop when the text does not end with the mask (fill_blanks).
+//  - fill blanks (--mask): the text holds [MASK] or [sMASK]; the architecture
+//    says whether eos goes after text that does not end in a mask (GLM-130B's
+//    fill_blanks does), then sop. BlankFilling.swift fills several blanks.
+
+import Foundation
 
 public enum PromptMode: Sendable { case continueText, fillBlank }
 
-public struct PromptBuilder {
-    public let tokenizer: Tokenizer
+public struct PromptBuilder: Sendable {
+    public let tokenizer: GLMTokenizer
     public let config: ModelConfig
 
-    public init(tokenizer: Tokenizer, config: ModelConfig) {
+    public init(tokenizer: GLMTokenizer, config: ModelConfig) {
         self.tokenizer = tokenizer
         self.config = config
+    }
+
+    /// A plain-layout SentencePiece tokenizer (model id = piece id).
+    public init(tokenizer: Tokenizer, config: ModelConfig) {
+        self.init(tokenizer: GLMTokenizer(tokenizer), config: config)
     }
 
     /// The special tokens as they are written in text.
@@ -28,7 +37,7 @@ public struct PromptBuilder {
         var ids: [Int32] = []
         var rest = Substring(text)
         while !rest.isEmpty {
-            let next = specials.compactMap { spelling, id in rest.range(of: spelling).map { ($0, id) } }
+            let next = specials.compactMap { spelling, id in rest.range(of: spelling, options: .literal).map { ($0, id) } }
                 .min { $0.0.lowerBound < $1.0.lowerBound }
             guard let (range, id) = next else {
                 ids += tokenizer.encode(String(rest))
@@ -42,23 +51,24 @@ public struct PromptBuilder {
         return ids
     }
 
-    /// How one id reads: its tokenizer piece, its special-token spelling, or <id>.
+    /// How one id reads: its special-token spelling, its tokenizer piece, or <id>.
     public func pieceName(_ id: Int32) -> String {
         if let special = specials.first(where: { $0.1 == id }) { return special.0 }
-        return (try? tokenizer.piece(id)) ?? "<\(id)>"
+        return tokenizer.piece(id) ?? "<\(id)>"
     }
 
-    /// Text of `ids`: tokenizer pieces decoded together, the model's special
-    /// tokens spelled out, ids the tokenizer does not know (the model's
-    /// vocabulary can be larger) shown as nothing.
+    /// Text of `ids`: tokenizer pieces decoded together by the layout's rules,
+    /// the model's special tokens spelled out, ids the tokenizer does not know
+    /// (the model's vocabulary can be larger) shown as nothing.
     public func decode(_ ids: [Int32]) throws -> String {
         let spelling = Dictionary(specials.map { ($0.1, $0.0) }, uniquingKeysWith: { a, _ in a })
+        let known = tokenizer.idRange
         var text = "", run: [Int32] = []
         for id in ids {
             if let special = spelling[id] {
                 text += try tokenizer.decode(run) + special
                 run.removeAll()
-            } else if id >= 0, Int(id) < tokenizer.count {
+            } else if known.contains(Int(id)) {
                 run.append(id)
             }
         }
@@ -75,10 +85,10 @@ public struct PromptBuilder {
         case .continueText:
             if !ids.contains(t.gmask) { ids.append(t.gmask) }
         case .fillBlank:
-            guard ids.contains(t.mask) else {
-                throw GenerationError.invalidArgument("--mask needs a blank: write [MASK] where the text should be filled in")
+            guard ids.contains(t.mask) || t.smask.map(ids.contains) == true else {
+                throw GenerationError.invalidArgument("--mask needs a blank: write [MASK] (or [sMASK] for a sentence) where the text should be filled in")
             }
-            if config.architecture == GLM130B.name, ids.last != t.mask { ids.append(t.eos) }
+            if config.architectureType?.eosAfterBlankText == true, ![t.mask, t.gmask, t.smask].contains(ids.last) { ids.append(t.eos) }
         }
         if ids.last != t.sop { ids.append(t.sop) }
         guard ids.count < config.contextLength else {
@@ -87,5 +97,3 @@ public struct PromptBuilder {
         return ids
     }
 }
-
-import Foundation

@@ -27,15 +27,19 @@ public final class TokenStream: Sequence, IteratorProtocol {
     private var emittedText = ""
     private var logits: [Float]?
     private let prompt: [Int32]
+    private let layout: PromptLayout?
     public private(set) var stats = GenerationStats()
     public private(set) var error: Error?
 
-    public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters) throws {
+    /// `layout` names the prompt's mask and sop when they are not the prompt's first (blank filling).
+    public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters,
+                layout: PromptLayout? = nil) throws {
         try parameters.validate()
         guard !prompt.isEmpty else { throw GenerationError.invalidArgument("the prompt is empty") }
         self.session = session
         self.codec = codec
         self.prompt = prompt
+        self.layout = layout
         sampler = Sampler(parameters)
         stops = Set(session.model.config.tokens.endTokens + parameters.stopTokens)
         history = prompt
@@ -46,7 +50,7 @@ public final class TokenStream: Sequence, IteratorProtocol {
         do {
             if logits == nil {
                 let start = ContinuousClock.now
-                logits = try session.forward(prompt)
+                logits = try session.forward(prompt, layout: layout)
                 stats.promptTokens = prompt.count
                 stats.promptSeconds = (ContinuousClock.now - start).seconds
             }

@@ -67,7 +67,8 @@ public final class InferenceSession {
     /// Runs `ids` through the model, appending them to the cache. The first call
     /// after reset() is the prompt and fixes the layout (mask, sop). Returns the
     /// logits (rows, vocab) of every position, or of the last one only.
-    public func forward(_ ids: [Int32], allLogits: Bool = false) throws -> [Float] {
+    /// `layout` overrides the one read from the prompt (blank filling names the mask it fills).
+    public func forward(_ ids: [Int32], allLogits: Bool = false, layout promptLayout: PromptLayout? = nil) throws -> [Float] {
         let c = model.config
         let m = ids.count
         guard m > 0 else { throw GenerationError.invalidArgument("no tokens to run") }
@@ -77,7 +78,7 @@ public final class InferenceSession {
         if let bad = ids.first(where: { $0 < 0 || Int($0) >= c.vocab }) {
             throw GenerationError.invalidArgument("token id \(bad) is outside the vocabulary [0, \(c.vocab))")
         }
-        if layout == nil { layout = PromptLayout(ids: ids, tokens: c.tokens) }
+        if layout == nil { layout = promptLayout ?? PromptLayout(ids: ids, tokens: c.tokens) }
         let layout = self.layout!
         let start = length
         let (positions, blocks) = self.positions(start: start, count: m, layout: layout)
