@@ -54,7 +54,11 @@ let package = Package(
         // Both test targets read the golden data in Tests/Fixtures (copied from
         // the model authors' reference runs), so a clean clone tests itself.
         .testTarget(name: "KernelTests", dependencies: ["KernelBridge", "GLMRuntime"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime", "GLMBench"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime", "GLMBench", "FuzzTargets"]),
+        // Fuzz targets over every parser of untrusted input (scripts/fuzz runs
+        // them under libFuzzer; RuntimeTests replays their committed corpora).
+        .target(name: "FuzzTargets", dependencies: ["GLMRuntime"], path: "Tests/FuzzTargets"),
+        .executableTarget(name: "glm-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["corpus", "regressions"]),
         .testTarget(name: "PluginTests", dependencies: ["KernelBridge", "Plugins", "GLMRuntime"]),
     ]
 )

@@ -28,14 +28,8 @@ struct PipelineModelOptions: ParsableArguments {
 
     func rates() throws -> MachineRates {
         guard let benchResults else { return MachineRates(flopsPerSecond: gflops * 1e9, bytesPerSecond: gbps * 1e9) }
-        guard let data = FileManager.default.contents(atPath: benchResults),
-              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let machine = json["machine"] as? [String: Any], let limits = machine["limits"] as? [[String: Any]],
-              let all = limits.max(by: { ($0["threads"] as? Int ?? 0) < ($1["threads"] as? Int ?? 0) }),
-              let fma = all["fma_gflops"] as? Double, let read = all["read_gbps"] as? Double else {
-            throw CLIError("\(benchResults): not a bench results file (machine.limits with fma_gflops and read_gbps)")
-        }
-        return MachineRates(flopsPerSecond: fma * 1e9, bytesPerSecond: read * 1e9)
+        guard let data = FileManager.default.contents(atPath: benchResults) else { throw CLIError("\(benchResults): cannot read") }
+        return try MachineRates(benchResults: [UInt8](data), file: benchResults)
     }
 
     func config() throws -> ModelConfig {

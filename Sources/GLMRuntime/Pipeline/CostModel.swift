@@ -29,6 +29,22 @@ public struct MachineRates: Sendable, Codable, Equatable {
 
     /// The 2-core CI machine's measured figures (bench/results), the default when none are given.
     public static let reference = MachineRates(flopsPerSecond: 100e9, bytesPerSecond: 25e9)
+
+    /// The all-threads FMA rate and read bandwidth of a bench results JSON
+    /// (machine.limits[].fma_gflops, read_gbps); `file` names it in errors.
+    public init(benchResults data: [UInt8], file: String) throws {
+        func fail() -> ModelFileError {
+            .badConfig(file: file, reason: "not a bench results file (machine.limits with fma_gflops and read_gbps)")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(data))) as? [String: Any],
+              let machine = json["machine"] as? [String: Any], let limits = machine["limits"] as? [[String: Any]],
+              let all = limits.max(by: { ($0["threads"] as? Int ?? 0) < ($1["threads"] as? Int ?? 0) }),
+              let fma = all["fma_gflops"] as? Double, let read = all["read_gbps"] as? Double else { throw fail() }
+        guard fma.isFinite, read.isFinite, fma > 0, read > 0, fma < 1e9, read < 1e9 else {
+            throw ModelFileError.badConfig(file: file, reason: "fma_gflops \(fma) and read_gbps \(read) must be positive rates")
+        }
+        self.init(flopsPerSecond: fma * 1e9, bytesPerSecond: read * 1e9)
+    }
 }
 
 public enum CostModel {
