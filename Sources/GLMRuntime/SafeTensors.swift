@@ -77,11 +77,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= available else {
                 throw SafeTensorsError.badTensor(file: file, name: name, reason: "byte range \(offsets) outside the \(available)-byte data section")
             }
-            let (count, overflow) = shape.reduce((1, false)) { acc, dim in
-                let (product, o) = acc.0.multipliedReportingOverflow(by: dim)
-                return (product, acc.1 || o)
-            }
-            guard !overflow, count * size == offsets[1] - offsets[0] else {
+            guard let bytes = CheckedSize.product(shape + [size]), bytes == offsets[1] - offsets[0] else {
                 throw SafeTensorsError.badTensor(file: file, name: name, reason: "shape \(shape) of \(dtype) does not match \(offsets[1] - offsets[0]) bytes")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])

@@ -34,10 +34,14 @@ struct BenchCommand: ParsableCommand {
         options.skipEndToEnd = skipEndToEnd
         options.skipPrefill = skipPrefill
         options.tag = tag
-        guard layers > 0, repetitions > 0 else { throw ValidationError("--layers and --repetitions must be positive") }
+        guard (1...64).contains(layers), (1...1000).contains(repetitions) else {
+            throw ValidationError("--layers must be in 1...64 and --repetitions in 1...1000")
+        }
         if let threads {
             options.threadCounts = try threads.split(separator: ",").map {
-                guard let n = Int($0), n > 0 else { throw ValidationError("--threads: '\($0)' is not a positive number") }
+                guard let n = Int($0), (1...RuntimeOptions.maxThreads).contains(n) else {
+                    throw ValidationError("--threads: '\($0)' is not a thread count in 1...\(RuntimeOptions.maxThreads)")
+                }
                 return n
             }
         }

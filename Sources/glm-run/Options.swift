@@ -29,9 +29,18 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Activations of the quantized weight products: q16 (default: decode takes 16-bit blocks and integer dot products; the golden models' greedy tokens are unchanged), f32, or q8 (8-bit blocks in decode and, with AVX-512 VNNI, in prefill: fastest, changes some greedy tokens).")
     var activations: ActivationPrecision = .default
 
+    /// More threads than any machine this runs on has cores (OpenMP takes an int).
+    static let maxThreads = 4096
+
+    func validate() throws {
+        if let threads, !(1...RuntimeOptions.maxThreads).contains(threads) {
+            throw ValidationError("--threads must be in 1...\(RuntimeOptions.maxThreads), got \(threads)")
+        }
+    }
+
     /// Applies the thread settings.
     func apply() throws {
-        if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
+        try validate()
         try Threads.configure(count: threads, bind: bind)
     }
 

@@ -41,7 +41,10 @@ struct PipelineModelOptions: ParsableArguments {
     }
 
     func plan() throws -> ([StageItem], PipelinePlan) {
-        guard stages > 0, tokens > 0, bits > 0, gflops > 0, gbps > 0 else { throw ValidationError("sizes and rates must be positive") }
+        guard (1...1024).contains(stages), (1...(1 << 20)).contains(tokens), bits > 0, bits <= 64,
+              gflops > 0, gflops.isFinite, gbps > 0, gbps.isFinite else {
+            throw ValidationError("--stages must be in 1...1024, --tokens in 1...2^20, --bits in (0, 64], and the rates positive and finite")
+        }
         let items: [StageItem]
         if measure {
             guard CostModel.named(model) == nil else { throw ValidationError("--measure needs a model file, not a named configuration") }
@@ -95,7 +98,9 @@ struct PipelineSimulateCommand: ParsableCommand {
 
     func run() throws {
         guard let kind = Schedule(rawValue: schedule.lowercased()) else { throw ValidationError("--schedule must be gpipe or 1f1b") }
-        guard microBatches > 0, backwardRatio >= 0 else { throw ValidationError("--micro-batches must be positive and --backward-ratio >= 0") }
+        guard (1...4096).contains(microBatches), backwardRatio >= 0, backwardRatio <= 100 else {
+            throw ValidationError("--micro-batches must be in 1...4096 and --backward-ratio in 0...100")
+        }
         let (_, plan) = try options.plan()
         let result = ScheduleSimulator.simulate(kind, forward: plan.stageSeconds, backward: plan.stageSeconds.map { $0 * backwardRatio },
                                                 microBatches: microBatches)
@@ -132,7 +137,7 @@ struct PipelineRunCommand: ParsableCommand {
     func run() throws {
         let glm = try loadModel(model)
         let cores = try Topology.query().cores
-        guard stages > 0, stages <= glm.config.layers, microBatches > 0, tokens > 2, tokens <= glm.config.contextLength else {
+        guard stages > 0, stages <= glm.config.layers, (1...4096).contains(microBatches), tokens > 2, tokens <= glm.config.contextLength else {
             throw ValidationError("need 1 <= stages <= layers, micro-batches > 0 and 2 < tokens <= context")
         }
         let perStage = max(1, cores / stages)

@@ -37,6 +37,26 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Random seed; the same seed gives the same output.") var seed: UInt64 = 0
     @OptionGroup var runtime: RuntimeOptions
 
+    func validate() throws {
+        // the default command takes the model path first: a subcommand's name there
+        // means options were put before it (glm-run --plugin X plugins)
+        if let model, let sub = GLMRun.configuration.subcommands.first(where: { $0.configuration.commandName == model }) {
+            throw ValidationError("'\(model)' is a subcommand, not a model file: put its options after it (glm-run \(model) ...; see glm-run \(sub.configuration.commandName ?? model) --help)")
+        }
+        try parameters().validate()
+    }
+
+    private func parameters() -> GenerateParameters {
+        var parameters = GenerateParameters()
+        parameters.maxTokens = maxTokens
+        parameters.temperature = temp
+        parameters.topK = topK
+        parameters.topP = topP
+        parameters.repetitionPenalty = repeatPenalty
+        parameters.seed = seed
+        return parameters
+    }
+
     func run() throws {
         guard let model = model ?? DefaultModel.path() else {
             throw CLIError("no model file given and no default model found (models/\(DefaultModel.fileName)): glm-run <model.gguf> -p \"prompt\"")
@@ -49,17 +69,11 @@ struct RunCommand: ParsableCommand {
         }
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
         let ids = try codec.build(prompt, mode: mask ? .fillBlank : .continueText)
-        var parameters = GenerateParameters()
-        parameters.maxTokens = maxTokens
-        parameters.temperature = temp
-        parameters.topK = topK
-        parameters.topP = topP
-        parameters.repetitionPenalty = repeatPenalty
-        parameters.seed = seed
+        let parameters = parameters()
         // blank filling grows the sequence by each span: room for every blank's tokens
+        // (both counts are bounded: max tokens by validate(), blanks by the context)
         let blanks = mask ? max(1, ids.filter { [glm.config.tokens.mask, glm.config.tokens.smask].contains($0) }.count) : 1
-        let (room, overflow) = maxTokens.multipliedReportingOverflow(by: blanks)
-        let capacity = min(glm.config.contextLength, overflow ? Int.max / 2 : ids.count + room)
+        let capacity = min(glm.config.contextLength, ids.count + 1 + maxTokens * blanks)
         let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
         let s: GenerationStats
         if mask {

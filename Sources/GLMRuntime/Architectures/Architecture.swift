@@ -76,18 +76,44 @@ struct ConfigReader {
     let json: [String: Any]
     let source: String
 
-    func int(_ keys: String...) throws -> Int {
+    /// The largest size any config field may take; real GLM models are far below it.
+    static let sizeLimit = 1 << 24
+
+    /// An integer field (the first of `keys` present), which must lie in `range`.
+    func int(_ keys: String..., in range: ClosedRange<Int> = 0...ConfigReader.sizeLimit) throws -> Int {
         for key in keys {
-            if let v = json[key] as? Int { return v }
-            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
+            guard let raw = json[key] else { continue }
+            return try Self.integer(raw, key: key, in: range, source: source)
         }
         throw ModelFileError.badConfig(file: source, reason: "missing integer '\(keys.joined(separator: "' or '"))'")
     }
 
-    func optionalInt(_ key: String) -> Int? { (json[key] as? Int) ?? (json[key] as? Double).map { Int($0) } }
+    func optionalInt(_ key: String, in range: ClosedRange<Int> = 0...ConfigReader.sizeLimit) throws -> Int? {
+        guard let raw = json[key], !(raw is NSNull) else { return nil }
+        return try Self.integer(raw, key: key, in: range, source: source)
+    }
 
-    func float(_ key: String, default value: Float) -> Float {
-        (json[key] as? Double).map(Float.init) ?? (json[key] as? Int).map(Float.init) ?? value
+    /// A token id field: an integer in [0, 2^31).
+    func tokenID(_ key: String) throws -> Int32 { Int32(try int(key, in: 0...Int(Int32.max))) }
+
+    func optionalTokenID(_ key: String) throws -> Int32? { try optionalInt(key, in: 0...Int(Int32.max)).map(Int32.init) }
+
+    /// A JSON number that is an integer in `range` (a whole Double such as 2.0 counts).
+    static func integer(_ raw: Any, key: String, in range: ClosedRange<Int>, source: String) throws -> Int {
+        var value: Int?
+        if let v = raw as? Int { value = v } else if let v = raw as? Double { value = Int(exactly: v) }
+        guard let v = value, !(raw is Bool), range.contains(v) else {
+            throw ModelFileError.badConfig(file: source, reason: "'\(key)' is \(raw), expected an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+
+    func float(_ key: String, default value: Float) throws -> Float {
+        guard let raw = json[key] else { return value }
+        guard let v = (raw as? Double) ?? (raw as? Int).map(Double.init), v.isFinite, abs(v) < 1e30 else {
+            throw ModelFileError.badConfig(file: source, reason: "'\(key)' is \(raw), expected a finite number")
+        }
+        return Float(v)
     }
 
     func bool(_ key: String, default value: Bool) -> Bool { json[key] as? Bool ?? value }

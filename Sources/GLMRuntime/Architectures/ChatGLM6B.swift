@@ -25,14 +25,13 @@ public enum ChatGLM6B: GLMArchitecture {
         }
         let hidden = try r.int("hidden_size")
         let heads = try r.int("num_attention_heads")
-        let eos = Int32(try r.int("eos_token_id"))
-        let tokens = SpecialTokens(mask: Int32(try r.int("mask_token_id")), gmask: Int32(try r.int("gmask_token_id")), smask: nil,
-                                   sop: Int32(try r.int("bos_token_id")), eop: eos, eos: eos,
-                                   pad: r.optionalInt("pad_token_id").map(Int32.init))
+        let eos = try r.tokenID("eos_token_id")
+        let tokens = SpecialTokens(mask: try r.tokenID("mask_token_id"), gmask: try r.tokenID("gmask_token_id"), smask: nil,
+                                   sop: try r.tokenID("bos_token_id"), eop: eos, eos: eos, pad: try r.optionalTokenID("pad_token_id"))
         return ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads,
-                           headDim: hidden / max(heads, 1), ffnInner: r.optionalInt("inner_hidden_size") ?? 4 * hidden,
-                           vocab: try r.int("vocab_size"), contextLength: r.optionalInt("max_sequence_length") ?? 2048,
-                           layerNormEps: r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .twoD,
+                           headDim: hidden / max(heads, 1), ffnInner: try r.optionalInt("inner_hidden_size") ?? 4 * hidden,
+                           vocab: try r.int("vocab_size"), contextLength: try r.optionalInt("max_sequence_length") ?? 2048,
+                           layerNormEps: try r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .twoD,
                            feedForward: .geluTanh, tiedOutput: false, tokens: tokens, alpha: referenceAlpha)
     }
 

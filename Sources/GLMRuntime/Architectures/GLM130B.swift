@@ -20,19 +20,16 @@ public enum GLM130B: GLMArchitecture {
         guard let special = json["special_token_ids"] as? [String: Any] else {
             throw ModelFileError.badConfig(file: source, reason: "missing 'special_token_ids' ([MASK], [gMASK], sop, eop, eos)")
         }
-        func id(_ key: String) throws -> Int32 {
-            guard let v = special[key] as? Int else { throw ModelFileError.badConfig(file: source, reason: "missing special token '\(key)'") }
-            return Int32(v)
-        }
-        let tokens = SpecialTokens(mask: try id("[MASK]"), gmask: try id("[gMASK]"), smask: (special["[sMASK]"] as? Int).map(Int32.init),
-                                   sop: try id("sop"), eop: try id("eop"), eos: try id("eos"),
-                                   pad: (special["pad"] as? Int).map(Int32.init))
+        let ids = ConfigReader(json: special, source: source + " special_token_ids")
+        let tokens = SpecialTokens(mask: try ids.tokenID("[MASK]"), gmask: try ids.tokenID("[gMASK]"), smask: try ids.optionalTokenID("[sMASK]"),
+                                   sop: try ids.tokenID("sop"), eop: try ids.tokenID("eop"), eos: try ids.tokenID("eos"),
+                                   pad: try ids.optionalTokenID("pad"))
         let layers = try r.int("num_layers")
         return ModelConfig(architecture: name, layers: layers, hidden: hidden, heads: heads,
-                           headDim: r.optionalInt("hidden_size_per_attention_head") ?? hidden / max(heads, 1),
+                           headDim: try r.optionalInt("hidden_size_per_attention_head") ?? hidden / max(heads, 1),
                            ffnInner: try r.int("inner_hidden_size"), vocab: try r.int("vocab_size"),
-                           contextLength: r.optionalInt("max_sequence_length") ?? 2048,
-                           layerNormEps: r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .oneD,
+                           contextLength: try r.optionalInt("max_sequence_length") ?? 2048,
+                           layerNormEps: try r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .oneD,
                            feedForward: .gegluErf, tiedOutput: true, tokens: tokens, alpha: Float(2 * layers).squareRoot())
     }
 

@@ -4,9 +4,10 @@
 // calls to exactly two allowed callables (torch._utils._rebuild_tensor_v2 and
 // collections.OrderedDict). Any other global or opcode stops the read with an
 // error naming it: a malicious checkpoint can only fail.
-
-public final class PickleDict { public var items: [(PickleValue, PickleValue)] = [] }
-public final class PickleList { public var items: [PickleValue] = [] }
+//
+// Containers live in flat arrays (PickleObjects) and values name them by
+// index. Through the memo a pickle can nest objects a million deep or make
+// them contain each other; as indices neither recurses when freed or leaks.
 
 public struct StorageRef: Equatable, Sendable {
     public let dtype: String   // "HalfStorage", "FloatStorage", ...
@@ -21,14 +22,27 @@ public struct TensorRef: Equatable, Sendable {
     public let stride: [Int]
 }
 
-public indirect enum PickleValue {
+public enum PickleValue: Sendable {
     case none, bool(Bool), int(Int), float(Double), string(String), bytes([UInt8])
-    case tuple([PickleValue]), list(PickleList), dict(PickleDict)
+    /// Indices into PickleObjects' tuples, lists and dicts.
+    case tuple(Int), list(Int), dict(Int)
     case global(String), storage(StorageRef), tensor(TensorRef)
 
     var int: Int? { if case let .int(v) = self { return v }; return nil }
     var string: String? { if case let .string(v) = self { return v }; return nil }
-    var tuple: [PickleValue]? { if case let .tuple(v) = self { return v }; return nil }
+}
+
+/// Every container a pickle built, and the value it returned.
+public struct PickleObjects: Sendable {
+    public internal(set) var tuples: [[PickleValue]] = []
+    public internal(set) var lists: [[PickleValue]] = []
+    public internal(set) var dicts: [[(PickleValue, PickleValue)]] = []
+    public internal(set) var root: PickleValue = .none
+
+    public func tuple(_ v: PickleValue) -> [PickleValue]? { if case let .tuple(i) = v { return tuples[i] }; return nil }
+    public func dict(_ v: PickleValue) -> [(PickleValue, PickleValue)]? { if case let .dict(i) = v { return dicts[i] }; return nil }
+
+    mutating func makeTuple(_ items: [PickleValue]) -> PickleValue { tuples.append(items); return .tuple(tuples.count - 1) }
 }
 
 struct Unpickler {
@@ -44,6 +58,7 @@ struct Unpickler {
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
+    private var objects = PickleObjects()
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
@@ -87,7 +102,7 @@ struct Unpickler {
         return .global(qualified)
     }
 
-    mutating func load() throws -> PickleValue {
+    mutating func load() throws -> PickleObjects {
         while true {
             guard position < bytes.count else { throw corrupt("no STOP opcode") }
             let opcode = bytes[position]
@@ -95,10 +110,12 @@ struct Unpickler {
             switch opcode {
             case 0x80: _ = try take(1)                                  // PROTO
             case 0x95: _ = try take(8)                                  // FRAME
-            case 0x2E: return try pop()                                 // STOP
-            case 0x7D: stack.append(.dict(PickleDict()))                // EMPTY_DICT
-            case 0x5D: stack.append(.list(PickleList()))                // EMPTY_LIST
-            case 0x29: stack.append(.tuple([]))                         // EMPTY_TUPLE
+            case 0x2E:                                                  // STOP
+                objects.root = try pop()
+                return objects
+            case 0x7D: objects.dicts.append([]); stack.append(.dict(objects.dicts.count - 1))  // EMPTY_DICT
+            case 0x5D: objects.lists.append([]); stack.append(.list(objects.lists.count - 1))  // EMPTY_LIST
+            case 0x29: stack.append(objects.makeTuple([]))              // EMPTY_TUPLE
             case 0x28: marks.append(stack.count)                        // MARK
             case 0x71: memo[try uint(1)] = stack.last                   // BINPUT
             case 0x72: memo[try uint(4)] = stack.last                   // LONG_BINPUT
@@ -126,10 +143,10 @@ struct Unpickler {
             case 0x88: stack.append(.bool(true))                        // NEWTRUE
             case 0x89: stack.append(.bool(false))                       // NEWFALSE
             case 0x4E: stack.append(.none)                              // NONE
-            case 0x74: stack.append(.tuple(try popMark()))              // TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))                // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))             // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c])) // TUPLE3
+            case 0x74: let items = try popMark(); stack.append(objects.makeTuple(items))          // TUPLE
+            case 0x85: let a = try pop(); stack.append(objects.makeTuple([a]))                     // TUPLE1
+            case 0x86: let b = try pop(), a = try pop(); stack.append(objects.makeTuple([a, b]))   // TUPLE2
+            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(objects.makeTuple([a, b, c])) // TUPLE3
             case 0x63:                                                  // GLOBAL
                 let module = try line(), name = try line()
                 stack.append(try global(module, name))
@@ -149,19 +166,19 @@ struct Unpickler {
             case 0x73:                                                  // SETITEM
                 let value = try pop(), key = try pop()
                 guard case let .dict(d)? = stack.last else { throw corrupt("SETITEM on a non-dict") }
-                d.items.append((key, value))
+                objects.dicts[d].append((key, value))
             case 0x75:                                                  // SETITEMS
                 let items = try popMark()
                 guard case let .dict(d)? = stack.last, items.count % 2 == 0 else { throw corrupt("SETITEMS on a non-dict") }
-                for i in stride(from: 0, to: items.count, by: 2) { d.items.append((items[i], items[i + 1])) }
+                for i in stride(from: 0, to: items.count, by: 2) { objects.dicts[d].append((items[i], items[i + 1])) }
             case 0x61:                                                  // APPEND
                 let value = try pop()
                 guard case let .list(l)? = stack.last else { throw corrupt("APPEND on a non-list") }
-                l.items.append(value)
+                objects.lists[l].append(value)
             case 0x65:                                                  // APPENDS
                 let items = try popMark()
                 guard case let .list(l)? = stack.last else { throw corrupt("APPENDS on a non-list") }
-                l.items += items
+                objects.lists[l] += items
             default:
                 throw CheckpointError.unsupportedPickle(file: file, found: String(format: "opcode 0x%02X at byte %d", opcode, position - 1))
             }
@@ -170,25 +187,26 @@ struct Unpickler {
 
     /// ('storage', <Storage global>, key, location, numel)
     private func persistent(_ pid: PickleValue) throws -> PickleValue {
-        guard let t = pid.tuple, t.count == 5, t[0].string == "storage", case let .global(type) = t[1],
+        guard let t = objects.tuple(pid), t.count == 5, t[0].string == "storage", case let .global(type) = t[1],
               let key = t[2].string, let count = t[4].int, count >= 0 else {
             throw CheckpointError.unsupportedPickle(file: file, found: "a persistent id that is not a tensor storage")
         }
         return .storage(StorageRef(dtype: String(type.dropFirst("torch.".count)), key: key, count: count))
     }
 
-    private func reduce(_ callable: PickleValue, _ args: PickleValue) throws -> PickleValue {
-        guard case let .global(name) = callable, let a = args.tuple else {
+    private mutating func reduce(_ callable: PickleValue, _ args: PickleValue) throws -> PickleValue {
+        guard case let .global(name) = callable, let a = objects.tuple(args) else {
             throw CheckpointError.unsupportedPickle(file: file, found: "a call to something that is not an allowed global")
         }
         switch name {
         case "collections.OrderedDict":
-            return .dict(PickleDict())
+            objects.dicts.append([])
+            return .dict(objects.dicts.count - 1)
         case "torch._utils._rebuild_tensor_v2":
             // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
             guard a.count >= 4, case let .storage(storage) = a[0], let offset = a[1].int,
-                  let size = a[2].tuple?.compactMap(\.int), let stride = a[3].tuple?.compactMap(\.int),
-                  size.count == a[2].tuple?.count, stride.count == size.count, offset >= 0, size.allSatisfy({ $0 >= 0 }) else {
+                  let size = objects.tuple(a[2])?.compactMap(\.int), let stride = objects.tuple(a[3])?.compactMap(\.int),
+                  size.count == objects.tuple(a[2])?.count, stride.count == size.count, offset >= 0, size.allSatisfy({ $0 >= 0 }) else {
                 throw corrupt("bad _rebuild_tensor_v2 arguments")
             }
             return .tensor(TensorRef(storage: storage, offset: offset, shape: size, stride: stride))

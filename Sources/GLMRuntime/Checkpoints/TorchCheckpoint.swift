@@ -20,13 +20,14 @@ public final class TorchCheckpoint {
             throw CheckpointError.corruptZip(file: name, reason: "big-endian storages are not supported")
         }
         var unpickler = Unpickler(bytes: try archive.bytes(pickle), file: name)
-        var top = try unpickler.load()
+        let objects = try unpickler.load()
+        var top = objects.root
         for key in ["module", "state_dict"] {
-            if case let .dict(d) = top, let inner = d.items.first(where: { $0.0.string == key })?.1, case .dict = inner { top = inner }
+            if let inner = objects.dict(top)?.first(where: { $0.0.string == key })?.1, objects.dict(inner) != nil { top = inner }
         }
-        guard case let .dict(stateDict) = top else { throw CheckpointError.corruptPickle(file: name, reason: "the top-level object is not a dict") }
+        guard let stateDict = objects.dict(top) else { throw CheckpointError.corruptPickle(file: name, reason: "the top-level object is not a dict") }
         var tensors: [String: TensorRef] = [:], names: [String] = []
-        for (key, value) in stateDict.items {
+        for (key, value) in stateDict {
             guard let k = key.string else { continue }
             if case let .tensor(t) = value {
                 tensors[k] = t
@@ -50,16 +51,21 @@ public final class TorchCheckpoint {
             throw CheckpointError.unsupportedPickle(file: file, found: "a \(t.storage.dtype) tensor ('\(name)')")
         }
         let entry = try archive.entry(endingWith: "data/" + t.storage.key)
-        guard entry.size >= t.storage.count * size else {
-            throw CheckpointError.corruptZip(file: file, reason: "storage of '\(name)' holds \(entry.size) bytes, \(t.storage.count * size) expected")
+        guard let storageBytes = CheckedSize.multiply(t.storage.count, size), entry.size >= storageBytes else {
+            throw CheckpointError.corruptZip(file: file, reason: "storage of '\(name)' holds \(entry.size) bytes, \(t.storage.count) x \(size) expected")
         }
-        let count = t.shape.reduce(1, *)
+        guard let count = CheckedSize.product(t.shape), count <= t.storage.count else {
+            throw CheckpointError.corruptZip(file: file, reason: "tensor '\(name)' of shape \(t.shape) has more elements than its storage (\(t.storage.count))")
+        }
         // the largest element index the view reaches must lie inside the storage
-        let last = t.offset + zip(t.shape, t.stride).reduce(0) { $0 + ($1.0 > 0 ? ($1.0 - 1) * $1.1 : 0) }
-        guard count == 0 || (last < t.storage.count && t.stride.allSatisfy { $0 >= 0 }) else {
+        var last: Int? = t.offset
+        for (extent, stride) in zip(t.shape, t.stride) where extent > 0 {
+            last = last.flatMap { l in CheckedSize.multiply(extent - 1, stride).flatMap { CheckedSize.add(l, $0) } }
+        }
+        guard count == 0 || (last.map { $0 < t.storage.count } == true && t.stride.allSatisfy { $0 >= 0 }) else {
             throw CheckpointError.corruptZip(file: file, reason: "tensor '\(name)' reaches outside its storage")
         }
-        let raw = try archive.bytes(entry, offset: 0, count: t.storage.count * size)
+        let raw = try archive.bytes(entry, offset: 0, count: storageBytes)
         defer { archive.release(entry) }
         var out = [Float](repeating: 0, count: count)
         var index = [Int](repeating: 0, count: t.shape.count)

@@ -26,11 +26,17 @@ public struct GenerateParameters: Sendable, Equatable {
         return p
     }
 
+    /// More tokens than any GLM context holds (GLM-130B: 2048; the limit on a model's context is 2^20).
+    public static let maxTokensLimit = 1 << 20
+
     public func validate() throws {
         func fail(_ s: String) -> GenerationError { .invalidArgument(s) }
-        guard maxTokens > 0 else { throw fail("--max-tokens must be positive, got \(maxTokens)") }
+        guard maxTokens > 0, maxTokens <= GenerateParameters.maxTokensLimit else {
+            throw fail("--max-tokens must be in 1...\(GenerateParameters.maxTokensLimit), got \(maxTokens)")
+        }
         guard temperature >= 0, temperature.isFinite else { throw fail("--temp must be >= 0, got \(temperature)") }
         guard topK >= 0 else { throw fail("--top-k must be >= 0, got \(topK)") }
+        guard topP.isFinite else { throw fail("--top-p must be in (0, 1], got \(topP)") }
         guard topP > 0, topP <= 1 else { throw fail("--top-p must be in (0, 1], got \(topP)") }
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw fail("--repeat-penalty must be > 0, got \(repetitionPenalty)") }
     }

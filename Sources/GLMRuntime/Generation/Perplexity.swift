@@ -27,10 +27,17 @@ public enum Perplexity {
     public static func evaluate(model: GLMModel, codec: PromptBuilder, documents: [String], kernels: (any KernelSet)? = nil,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
         let t = model.config.tokens
-        let session = try InferenceSession(model: model, capacity: model.config.contextLength, kernels: kernels)
+        let context = model.config.contextLength
+        guard context >= 3 else {
+            throw GenerationError.invalidArgument("the model's context of \(context) cannot score text ([gMASK] <sop> and a token need 3)")
+        }
+        // each document's tokens, cut to the context; the cache holds the longest pass, not the context maximum
+        let texts = documents.map { Array(codec.encode($0).prefix(context - 2)) }
+        let longest = texts.map(\.count).max() ?? 0
+        guard longest > 0 else { return PerplexityResult() }
+        let session = try InferenceSession(model: model, capacity: longest + 1, kernels: kernels)
         var result = PerplexityResult()
-        for (index, document) in documents.enumerated() {
-            let text = Array(codec.encode(document).prefix(model.config.contextLength - 2))
+        for (index, text) in texts.enumerated() {
             guard !text.isEmpty else { continue }
             session.reset()
             let ids = [t.gmask, t.sop] + text

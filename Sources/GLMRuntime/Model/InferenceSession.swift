@@ -127,6 +127,10 @@ public final class InferenceSession {
         let hidden = all ? x : Array(x[((m - 1) * c.hidden)...])
         var logits = [Float](repeating: 0, count: rows * c.vocab)
         try kernels.matmul(model.output, hidden, tokens: rows, into: &logits)
+        // NaN or infinite weights (or a kernel that returns them) would sample garbage silently
+        if let bad = logits.firstIndex(where: { !$0.isFinite }) {
+            throw GenerationError.nonFinite(position: length - rows + bad / c.vocab)
+        }
         return logits
     }
 
@@ -240,11 +244,13 @@ public final class InferenceSession {
 public enum GenerationError: Error, CustomStringConvertible, Equatable {
     case invalidArgument(String)
     case contextFull(needed: Int, capacity: Int)
+    case nonFinite(position: Int)
 
     public var description: String {
         switch self {
         case let .invalidArgument(reason): return reason
         case let .contextFull(needed, capacity): return "the sequence needs \(needed) positions but the context holds \(capacity)"
+        case let .nonFinite(position): return "the model's logits at position \(position) are not finite (NaN or infinite weights?): generation stopped"
         }
     }
 }

@@ -80,16 +80,22 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         guard layers > 0, hidden > 0, heads > 0, headDim > 0, ffnInner > 0, vocab > 0, contextLength > 0 else {
             throw fail("every size must be positive (layers \(layers), hidden \(hidden), heads \(heads), head dim \(headDim), inner \(ffnInner), vocab \(vocab), context \(contextLength))")
         }
-        // sizes far beyond any real model are corrupt metadata; they would overflow products
-        let limit = 1 << 24
-        guard [layers, hidden, heads, headDim, ffnInner, vocab, contextLength].allSatisfy({ $0 <= limit }) else {
-            throw fail("a size exceeds \(limit): layers \(layers), hidden \(hidden), heads \(heads), inner \(ffnInner), vocab \(vocab), context \(contextLength)")
+        // sizes far beyond any real model are corrupt metadata: they would overflow
+        // products or build plans of millions of steps (GLM-130B: 70 layers,
+        // hidden 12288, inner 32768, vocabulary 150528, context 2048)
+        for (name, value, limit) in [("layers", layers, 4096), ("hidden", hidden, 1 << 17), ("heads", heads, 4096),
+                                     ("inner", ffnInner, 1 << 20), ("vocabulary", vocab, 1 << 22), ("context", contextLength, 1 << 20)] {
+            guard value <= limit else { throw fail("\(name) \(value) exceeds \(limit), far beyond any GLM model") }
+        }
+        guard layerNormEps.isFinite, layerNormEps > 0, layerNormEps < 1, ropeBase.isFinite, ropeBase > 1 else {
+            throw fail("layer-norm eps \(layerNormEps) must lie in (0, 1) and the RoPE base \(ropeBase) above 1")
         }
         guard alpha > 0, alpha.isFinite else { throw fail("residual alpha \(alpha) must be a positive number") }
         guard heads * headDim == hidden else { throw fail("heads (\(heads)) x head dim (\(headDim)) must equal hidden (\(hidden))") }
         guard headDim % (rope == .twoD ? 4 : 2) == 0 else { throw fail("head dim \(headDim) does not fit \(rope) RoPE") }
         guard headDim <= 512 else { throw fail("head dim \(headDim) is above the kernels' 512") }
-        for (name, id) in [("mask", tokens.mask), ("gmask", tokens.gmask), ("sop", tokens.sop), ("eop", tokens.eop), ("eos", tokens.eos)] {
+        let optional = [("smask", tokens.smask), ("pad", tokens.pad)].compactMap { name, id in id.map { (name, $0) } }
+        for (name, id) in [("mask", tokens.mask), ("gmask", tokens.gmask), ("sop", tokens.sop), ("eop", tokens.eop), ("eos", tokens.eos)] + optional {
             guard id >= 0, Int(id) < vocab else { throw fail("special token \(name) = \(id) is outside the vocabulary (\(vocab))") }
         }
     }

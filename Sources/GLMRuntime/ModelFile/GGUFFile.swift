@@ -35,6 +35,10 @@ public final class GGUFFile: @unchecked Sendable {
     /// Limits that keep a corrupt count from allocating the world.
     static let maxStringBytes = 1 << 30
     static let maxDims = 4
+    /// Array elements the whole metadata may hold: each becomes a boxed value in
+    /// memory, so a file of small elements could otherwise grow forty-fold.
+    /// The largest real tokenizer (150528 pieces x 3 arrays, a 300 KB character map) is well below.
+    static let maxArrayElements = 1 << 22
 
     public convenience init(path: String) throws {
         try self.init(file: MappedFile(path: path))
@@ -95,16 +99,15 @@ public final class GGUFFile: @unchecked Sendable {
             guard offset < 1 << 48, Int(offset) % alignment == 0 else {
                 throw ModelFileError.malformed(file: reader.name, what: "tensor '\(name)' offset \(offset) is not aligned to \(alignment)")
             }
-            let (elements, overflow) = dims.reduce((1, false)) { acc, d in
-                let r = acc.0.multipliedReportingOverflow(by: d)
-                return (r.partialValue, acc.1 || r.overflow)
-            }
-            guard !overflow, let rowBytes = type.weightType.rowBytes(cols: dims[0]) else {
+            guard let rowBytes = type.weightType.rowBytes(cols: dims[0]) else {
                 throw ModelFileError.malformed(file: reader.name, what: "tensor '\(name)' of \(type.name) cannot have \(dims[0]) columns")
+            }
+            guard let byteCount = CheckedSize.product(Array(dims.dropFirst()) + [rowBytes]) else {
+                throw ModelFileError.malformed(file: reader.name, what: "tensor '\(name)' of shape \(dims.reversed()) has more bytes than a file can hold")
             }
             guard index[name] == nil else { throw ModelFileError.malformed(file: reader.name, what: "duplicate tensor '\(name)'") }
             index[name] = infos.count
-            infos.append(GGUFTensorInfo(name: name, dims: dims, type: type, offset: Int(offset), byteCount: rowBytes * (elements / dims[0])))
+            infos.append(GGUFTensorInfo(name: name, dims: dims, type: type, offset: Int(offset), byteCount: byteCount))
         }
         tensors = infos
         self.index = index
@@ -148,6 +151,7 @@ private struct Reader {
     let file: MappedFile
     let name: String
     var offset = 0
+    var arrayElements = 0
 
     mutating func u32(_ what: String) throws -> UInt32 { try fixed(UInt32.self, what) }
     mutating func u64(_ what: String) throws -> UInt64 { try fixed(UInt64.self, what) }
@@ -206,6 +210,10 @@ private struct Reader {
             guard depth < 4 else { throw ModelFileError.malformed(file: name, what: "\(what): arrays nested too deep") }
             let elementType = try valueType("element type of \(what)")
             let n = try count("length of \(what)", minimumBytesEach: elementType.fixedSize ?? 8)
+            arrayElements += n
+            guard arrayElements <= GGUFFile.maxArrayElements else {
+                throw ModelFileError.malformed(file: name, what: "\(what): metadata arrays hold more than \(GGUFFile.maxArrayElements) elements")
+            }
             var values: [GGUFValue] = []
             values.reserveCapacity(n)
             for _ in 0..<n { values.append(try value(elementType, what, depth: depth + 1)) }

@@ -18,7 +18,19 @@ extension ModelConfig {
             guard let f = v.floatValue else { throw ModelFileError.wrongKeyType(file: source, key: key, expected: "number", actual: "\(v.type)") }
             return Float(f)
         }
-        func token(_ key: String) throws -> Int32 { Int32(truncatingIfNeeded: try int(key)) }
+        func token(_ key: String) throws -> Int32 {
+            let id = try int(key)
+            guard let v = Int32(exactly: id), v >= 0 else {
+                throw ModelFileError.malformed(file: source, what: "'\(key)' = \(id) is not a token id")
+            }
+            return v
+        }
+        /// An optional id: absent, or stored as 0xFFFFFFFF (the common "none" marker), is nil.
+        func optionalToken(_ key: String) throws -> Int32? {
+            guard let value = file.metadata[key] else { return nil }
+            if value.intValue == 0xFFFF_FFFF || value.intValue == -1 { return nil }
+            return try token(key)
+        }
 
         let archValue = try value(ModelKeys.architecture)
         guard let arch = archValue.stringValue else {
@@ -28,9 +40,9 @@ extension ModelConfig {
             throw ModelFileError.unknownArchitecture(file: source, name: arch, known: Architectures.names)
         }
         let tokens = SpecialTokens(mask: try token(ModelKeys.maskToken), gmask: try token(ModelKeys.gmaskToken),
-                                   smask: file.metadata[ModelKeys.smaskToken]?.intValue.map(Int32.init),
+                                   smask: try optionalToken(ModelKeys.smaskToken),
                                    sop: try token(ModelKeys.sopToken), eop: try token(ModelKeys.eopToken),
-                                   eos: try token(ModelKeys.eosToken), pad: file.metadata[ModelKeys.padToken]?.intValue.map(Int32.init))
+                                   eos: try token(ModelKeys.eosToken), pad: try optionalToken(ModelKeys.padToken))
         let isChatGLM = arch == ChatGLM6B.name
         self.init(architecture: arch, layers: try int(ModelKeys.blockCount(arch)), hidden: try int(ModelKeys.embeddingLength(arch)),
                   heads: try int(ModelKeys.headCount(arch)), headDim: try int(ModelKeys.keyLength(arch)),

@@ -51,7 +51,7 @@ extension TokenizerVocabulary {
                             piece = s
                         case let (2, .fixed32(bits)): score = Float(bitPattern: bits)
                         case let (3, .varint(v)):
-                            guard let t = PieceType(rawValue: Int32(truncatingIfNeeded: v)) else {
+                            guard let raw = Int32(exactly: v), let t = PieceType(rawValue: raw) else {
                                 throw TokenizerError.malformedModel(file: file, reason: "piece \(pieces.count) has type \(v)")
                             }
                             type = t
@@ -72,7 +72,9 @@ extension TokenizerVocabulary {
                             default: throw TokenizerError.unsupported(file: file, feature: "model type \(v) (only unigram and BPE)")
                             }
                         case let (35, .varint(v)): byteFallback = v != 0
-                        case let (40, .varint(v)): unknownID = Int32(truncatingIfNeeded: v)
+                        case let (40, .varint(v)):
+                            guard let id = Int32(exactly: v) else { throw TokenizerError.malformedModel(file: file, reason: "unknown id \(v)") }
+                            unknownID = id
                         case let (44, .bytes(text)): unknownSurface = String(decoding: text, as: UTF8.self)
                         case let (24, .varint(v)) where v != 0:
                             throw TokenizerError.unsupported(file: file, feature: "treat_whitespace_as_suffix")

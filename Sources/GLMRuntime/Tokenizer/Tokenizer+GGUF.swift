@@ -44,7 +44,7 @@ extension TokenizerVocabulary {
         }
         let scores = try array(TokenizerKeys.scores).map { Float($0.floatValue ?? 0) }
         let types = try array(TokenizerKeys.types).map { value -> PieceType in
-            guard let raw = value.intValue, let t = PieceType(rawValue: Int32(raw)) else {
+            guard let raw = value.intValue.flatMap(Int32.init(exactly:)), let t = PieceType(rawValue: raw) else {
                 throw TokenizerError.malformedModel(file: source, reason: "bad token type")
             }
             return t
@@ -52,10 +52,11 @@ extension TokenizerVocabulary {
         guard !pieces.isEmpty, scores.count == pieces.count, types.count == pieces.count else {
             throw TokenizerError.malformedModel(file: source, reason: "\(pieces.count) tokens, \(scores.count) scores, \(types.count) types")
         }
-        let unknown = Int32(file.metadata[TokenizerKeys.unknownID]?.intValue ?? 0)
-        guard unknown >= 0, Int(unknown) < pieces.count else {
-            throw TokenizerError.malformedModel(file: source, reason: "unknown token id \(unknown) outside the vocabulary")
+        let unknownValue = file.metadata[TokenizerKeys.unknownID]?.intValue ?? 0
+        guard unknownValue >= 0, unknownValue < pieces.count else {
+            throw TokenizerError.malformedModel(file: source, reason: "unknown token id \(unknownValue) outside the vocabulary")
         }
+        let unknown = Int32(unknownValue)
         func flag(_ key: String, _ value: Bool) -> Bool {
             if case let .bool(b)? = file.metadata[key] { return b }
             return value
