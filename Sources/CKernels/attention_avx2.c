@@ -166,7 +166,7 @@ static glmk_status attend_by_key_ranges(float *out, const float *q, const float 
     const int64_t stride = (d + 7) / 8 * 8; // floats per accumulator, 32-byte aligned
     const int64_t chunks = (s->keys + CHUNK_KEYS - 1) / CHUNK_KEYS;
     // state (c, p): pair p over range c
-    float *acc = aligned_alloc(32, (size_t)(chunks * pairs * stride) * sizeof(float));
+    float *acc = glmk_aligned_alloc(32, (size_t)(chunks * pairs * stride) * sizeof(float));
     attn_state *states = malloc((size_t)(chunks * pairs) * sizeof(attn_state));
     if (!acc || !states) {
         free(acc), free(states);

@@ -217,7 +217,7 @@ glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float 
     int failed = 0;
 #pragma omp parallel if (s->queries * s->keys * s->head_dim * s->heads >= GLMK_PARALLEL_MIN_WORK) reduction(| : failed)
     {
-        block_scratch *scratch = aligned_alloc(64, sizeof(block_scratch));
+        block_scratch *scratch = glmk_aligned_alloc(64, sizeof(block_scratch));
         failed = scratch == NULL;
         // static, 1 interleaves the short early spans and the long late ones (causal
         // work grows with the position) across threads; see attention_avx2.c on dynamic

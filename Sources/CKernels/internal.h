@@ -5,6 +5,7 @@
 #define GLMK_INTERNAL_H
 
 #include "glm_kernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 // -DGLMK_X86=0 builds the portable scalar library on x86 too (to check that path).
@@ -50,6 +51,14 @@ typedef struct {
 // MARK: - Small helpers
 
 /// Sign-extended nibble `k` of a GLM INT4 row (even column = high nibble).
+/* aligned_alloc with the size rounded up to a multiple of the alignment, as C11
+ * requires (aligned_alloc(64, 24) is undefined behaviour; AddressSanitizer stops
+ * on it). Never asked for zero bytes. */
+static inline void *glmk_aligned_alloc(size_t alignment, size_t bytes) {
+    size_t rounded = (bytes + alignment - 1) / alignment * alignment;
+    return aligned_alloc(alignment, rounded ? rounded : alignment);
+}
+
 static inline int glmk_q4_at(const uint8_t *row, int64_t k) {
     const uint8_t byte = row[k >> 1];
     const int nibble = (k & 1) ? (byte & 0x0F) : (byte >> 4);

@@ -277,7 +277,7 @@ glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w
     const int64_t tiles = (m + Q8_MR - 1) / Q8_MR, panels = (w->rows + Q8_NR - 1) / Q8_NR;
     packed_x px = {.tiles = tiles, .kblocks = (w->cols + Q8_KC - 1) / Q8_KC};
     const size_t slots = (size_t)(px.tiles * px.kblocks);
-    px.groups = aligned_alloc(64, slots * (Q8_KC / 4 * Q8_MR) * sizeof(int32_t));
+    px.groups = glmk_aligned_alloc(64, slots * (Q8_KC / 4 * Q8_MR) * sizeof(int32_t));
     px.scales = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(float));
     px.sums8 = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(int32_t));
     if (!px.groups || !px.scales || !px.sums8) {
@@ -289,7 +289,7 @@ glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w
     {
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tiles; t++) pack_x_tile(&px, t, xq, x_scales, x_sums, m, w->cols);
-        float *acc = aligned_alloc(64, (size_t)(tiles * Q8_MR * Q8_NR) * sizeof(float));
+        float *acc = glmk_aligned_alloc(64, (size_t)(tiles * Q8_MR * Q8_NR) * sizeof(float));
         if (!acc) {
 #pragma omp atomic write
             result = GLMK_ERR_SYSTEM;

@@ -68,7 +68,7 @@ typedef struct {
 static glmk_status split_activations_make(split_activations *s, const int16_t *xq, const float *xs, const int32_t *sums,
                                           int64_t quads) {
     const size_t lane_bytes = (size_t)(quads * QUAD_LANES) * sizeof(float);
-    s->bytes = aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 2 * lane_bytes + 64); // + 64: never a zero-size request
+    s->bytes = glmk_aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 2 * lane_bytes + 64); // + 64: never a zero-size request
     if (!s->bytes) return GLMK_ERR_SYSTEM;
     s->lane_scales = (float *)(s->bytes + quads * QUAD_BYTES); // 64-byte aligned: QUAD_BYTES is
     s->lane_zeros = (float *)((uint8_t *)s->lane_scales + lane_bytes);

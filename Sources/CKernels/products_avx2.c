@@ -361,14 +361,14 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
     const int64_t kc_max = w->cols < glmk_matmul_kc() ? w->cols : glmk_matmul_kc();
     const int64_t panels = (w->rows + NR - 1) / NR, tiles = (m + MR - 1) / MR;
     // X's K-block packed once and shared by all threads' panels (tiles x kc x 6 floats)
-    float *xp = aligned_alloc(64, (size_t)(tiles * MR * kc_max) * sizeof(float));
+    float *xp = glmk_aligned_alloc(64, (size_t)(tiles * MR * kc_max) * sizeof(float));
     if (!xp) return GLMK_ERR_SYSTEM;
     glmk_status result = GLMK_OK;
 #pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
     {
         panel_scratch scratch = {.kc_max = kc_max};
-        scratch.rows = aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
-        scratch.panel = aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
+        scratch.rows = glmk_aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
+        scratch.panel = glmk_aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
         if (!scratch.rows || !scratch.panel) {
 #pragma omp atomic write
             result = GLMK_ERR_SYSTEM;

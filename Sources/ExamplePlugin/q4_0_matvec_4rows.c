@@ -12,7 +12,10 @@
  */
 #include "example_plugin.h"
 #include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     uint16_t d;
@@ -69,20 +72,46 @@ TARGET static void rows4(float *y, const glm_plugin_matrix *w, const float *x, c
     for (int i = 0; i < count; i++) {
 #ifdef EXAMPLE_PLUGIN_BREAK_RESULTS
         y[r + i] = hsum(acc[i]) * 1.01f + (bias ? bias[r + i] : 0.0f); // 1% off: must fail verification
+#elif defined(EXAMPLE_PLUGIN_BREAK_NULL_BIAS)
+        y[r + i] = hsum(acc[i]) + bias[r + i]; // crashes when the runtime passes no bias
 #else
         y[r + i] = hsum(acc[i]) + (bias ? bias[r + i] : 0.0f);
 #endif
     }
 }
 
+#ifdef EXAMPLE_PLUGIN_BREAK_RACY
+static atomic_int calls_in_flight; // state shared by every call: wrong when two overlap
+#endif
+
 static int matvec_q4_0(float *y, const glm_plugin_matrix *w, const float *x, const float *bias) {
     if (!y || !w || !x || !w->data || w->type != 3 || w->cols % 32 != 0 || w->rows <= 0) return 1;
+#ifdef EXAMPLE_PLUGIN_BREAK_RACY
+    const int overlapped = atomic_fetch_add(&calls_in_flight, 1) > 0;
+    usleep(2000);
+#endif
     const int64_t groups = (w->rows + 3) / 4;
+#ifdef EXAMPLE_PLUGIN_BREAK_SLOW
+    for (int repeat = 0; repeat < 40; repeat++) // the same work forty times over
+#endif
 #pragma omp parallel for schedule(static) if (w->rows * w->cols >= 65536)
     for (int64_t g = 0; g < groups; g++) {
         const int64_t r = g * 4;
         rows4(y, w, x, bias, r, (int)(w->rows - r < 4 ? w->rows - r : 4));
     }
+#ifdef EXAMPLE_PLUGIN_BREAK_OVERRUN
+    y[w->rows] = 0.0f; // one float past the output
+#endif
+#ifdef EXAMPLE_PLUGIN_BREAK_NAN_LARGE
+    if (w->rows > 1024) y[w->rows - 1] = NAN; // only shapes beyond small tests
+#endif
+#ifdef EXAMPLE_PLUGIN_BREAK_NAN_AT_RUNTIME
+    if (w->cols == 64) y[0] = NAN; // a width verification does not try
+#endif
+#ifdef EXAMPLE_PLUGIN_BREAK_RACY
+    if (overlapped) y[0] += 1.0f;
+    atomic_fetch_sub(&calls_in_flight, 1);
+#endif
     return 0;
 }
 

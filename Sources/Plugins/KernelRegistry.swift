@@ -2,8 +2,9 @@
 // runtime uses. A provider's operations are verified against the reference
 // when it is registered; an operation that fails is never used. Selection:
 // a forced choice (--kernel op=name, GLM_KERNEL) if any, else the
-// highest-priority verified provider this CPU can run. Plugins stay loaded
-// until exit (they are never unloaded).
+// highest-priority verified provider this CPU can run, unless it is much
+// slower than the built-in (under a quarter of its speed, timed when it is registered: it is reported, and
+// used only when forced). Plugins stay loaded until exit (never unloaded).
 
 import Foundation
 import KernelBridge
@@ -15,6 +16,12 @@ public final class KernelRegistry: @unchecked Sendable {
     private var verified: Set<String> = []
     public private(set) var results: [VerificationResult] = []
     private var forced: [String: String] = [:]
+    /// (provider, operation) pairs that passed but run below `slowRatio` of the built-in's speed.
+    private var slow: Set<String> = []
+    /// Speed relative to the best built-in, per (provider, operation) timed at registration.
+    public private(set) var speeds: [String: Double] = [:]
+    /// Below this fraction of the built-in's speed a provider is not chosen on priority alone.
+    public static let slowRatio = 0.25
 
     /// A registry holding the built-in providers of every instruction set this CPU runs;
     /// `activations` is the precision their INT4 mat-vecs take activations in.
@@ -35,7 +42,15 @@ public final class KernelRegistry: @unchecked Sendable {
     public func register(_ provider: any KernelProvider) throws -> [VerificationResult] {
         guard !providers.contains(where: { $0.name == provider.name }) else { throw PluginError.duplicateProvider(name: provider.name) }
         let outcome = provider.operations.sorted().filter(provider.canRun).map { Verifier.verify(provider, operation: $0) }
-        for r in outcome where r.passed { verified.insert(Self.key(provider.name, r.operation)) }
+        let builtin = providers.filter { $0 is BuiltinProvider }.max { $0.priority < $1.priority }
+        for r in outcome where r.passed {
+            verified.insert(Self.key(provider.name, r.operation))
+            if let builtin, builtin.operations.contains(r.operation),
+               let speed = try? Verifier.speedup(provider, over: builtin, operation: r.operation, quick: true), speed.isFinite {
+                speeds[Self.key(provider.name, r.operation)] = speed
+                if speed < Self.slowRatio { slow.insert(Self.key(provider.name, r.operation)) }
+            }
+        }
         results += outcome
         providers.append(provider)
         return outcome
@@ -92,9 +107,18 @@ public final class KernelRegistry: @unchecked Sendable {
     /// The provider the runtime uses for `operation` on this machine.
     public func choice(for operation: String) -> any KernelProvider {
         if let name = forced[operation], let p = providers.first(where: { $0.name == name }) { return p }
-        let usable = providers.filter { $0.operations.contains(operation) && $0.canRun(operation) && verified.contains(Self.key($0.name, operation)) }
+        let usable = providers.filter {
+            $0.operations.contains(operation) && $0.canRun(operation) && verified.contains(Self.key($0.name, operation))
+                && !slow.contains(Self.key($0.name, operation))
+        }
         return usable.max { $0.priority < $1.priority }!
     }
+
+    /// The speed of `provider` on `operation` relative to the best built-in, when it was timed.
+    public func speed(of provider: String, for operation: String) -> Double? { speeds[Self.key(provider, operation)] }
+
+    /// Whether `provider` passed on `operation` but is too slow to be chosen unless forced.
+    public func isSlow(_ provider: String, for operation: String) -> Bool { slow.contains(Self.key(provider, operation)) }
 
     /// Providers that implement `operation` (verified or not), for listings.
     public func providers(for operation: String) -> [(provider: any KernelProvider, usable: Bool)] {

@@ -3,6 +3,12 @@
 // the runtime use them. Bounds are those of the kernel test suite: a
 // normalised error of 1e-10 (relative RMS 1e-5), products normalised by
 // sum |w x| per output, the scale their float rounding is bounded by.
+//
+// Products are tried with and without a bias, on shapes up to a few
+// thousand rows with odd columns, at several token counts; a C plugin is
+// called through its verifying() copy (guard words around the output,
+// inputs compared, a crash caught) with OpenMP on one thread, and then from
+// two threads at once. Verification catches mistakes; it is not a sandbox.
 
 import Foundation
 import KernelBridge
@@ -21,26 +27,57 @@ public enum Verifier {
     public static let bound = 1e-10
 
     public static func verify(_ provider: any KernelProvider, operation: String) -> VerificationResult {
+        func result(_ error: Double, _ failure: String?) -> VerificationResult {
+            VerificationResult(provider: provider.name, operation: operation, error: error, passed: failure == nil, failure: failure)
+        }
         do {
             let reference = try Kernels(isa: .scalar)
+            let cases = try cases(for: operation)
             var worst = 0.0
-            for c in try cases(for: operation) {
-                let expected = try c.run(reference), actual = try c.run(provider)
-                if actual.values.contains(where: { !$0.isFinite }) {
-                    return VerificationResult(provider: provider.name, operation: operation, error: .infinity, passed: false,
-                                              failure: "\(c.shape): produced NaN or infinity")
-                }
-                let error = normalisedError(actual.values, expected.values, scale: expected.scale)
-                worst = max(worst, error)
-                if !(error <= bound) {
-                    return VerificationResult(provider: provider.name, operation: operation, error: error, passed: false,
-                                              failure: String(format: "%@: normalised error %.3g (bound %.0e)", c.shape, error, bound))
-                }
+            // one case at a time, guarded, with the plugin's OpenMP on this thread only
+            let subject: any KernelProvider = (provider as? CPluginProvider)?.verifying() ?? provider
+            let threads = Threads.current
+            try Threads.configure(count: 1)
+            defer { try? Threads.configure(count: threads) }
+            var expectations: [[Float]] = []
+            for c in cases {
+                let expected = try c.run(reference)
+                expectations.append(expected.values)
+                let actual = try c.run(subject)
+                if let failure = judge(actual.values, expected, shape: c.shape, worst: &worst) { return result(.infinity, failure) }
             }
-            return VerificationResult(provider: provider.name, operation: operation, error: worst, passed: true, failure: nil)
+            try? Threads.configure(count: threads)
+            // then two threads at once, each calling several times: a kernel with shared state fails here
+            if let c = cases.max(by: { $0.size < $1.size }) {
+                let expected = try c.run(reference)
+                let failures = LockedStrings()
+                DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                    for _ in 0..<4 {
+                        do {
+                            let actual = try c.run(provider)
+                            var unused = 0.0
+                            if let failure = judge(actual.values, expected, shape: c.shape + ", two threads at once", worst: &unused) {
+                                failures.append(failure)
+                            }
+                        } catch {
+                            failures.append("\(c.shape), two threads at once: \(error)")
+                        }
+                    }
+                }
+                if let failure = failures.first { return result(.infinity, failure) }
+            }
+            return result(worst, nil)
         } catch {
-            return VerificationResult(provider: provider.name, operation: operation, error: .infinity, passed: false, failure: "\(error)")
+            return result(.infinity, "\(error)")
         }
+    }
+
+    /// nil when `actual` is finite and within the bound of `expected`, else why not.
+    private static func judge(_ actual: [Float], _ expected: (values: [Float], scale: [Float]), shape: String, worst: inout Double) -> String? {
+        if let bad = actual.firstIndex(where: { !$0.isFinite }) { return "\(shape): produced \(actual[bad]) at output \(bad)" }
+        let error = normalisedError(actual, expected.values, scale: expected.scale)
+        worst = max(worst, error)
+        return error <= bound ? nil : String(format: "%@: normalised error %.3g (bound %.0e)", shape, error, bound)
     }
 
     static func normalisedError(_ a: [Float], _ e: [Float], scale: [Float]) -> Double {
@@ -52,13 +89,16 @@ public enum Verifier {
         return ref == 0 ? err : err / ref
     }
 
-    /// Times `operation` on `provider` against `baseline` at a working size; returns baseline time / provider time.
-    public static func speedup(_ provider: any KernelProvider, over baseline: any KernelProvider, operation: String) throws -> Double {
-        guard let c = try cases(for: operation, benchmark: true).first else { return .nan }
+    /// Times `operation` on `provider` against `baseline` at a working size; returns
+    /// baseline time / provider time (best of `repetitions`). `quick` times a
+    /// smaller shape, as the registry does on every load.
+    public static func speedup(_ provider: any KernelProvider, over baseline: any KernelProvider, operation: String,
+                               quick: Bool = false) throws -> Double {
+        guard let c = try cases(for: operation, benchmark: quick ? .quick : .full).first else { return .nan }
         func time(_ p: any KernelProvider) throws -> Double {
             _ = try c.run(p)
             var best = Double.infinity
-            for _ in 0..<5 {
+            for _ in 0..<(quick ? 3 : 5) {
                 let start = DispatchTime.now().uptimeNanoseconds
                 _ = try c.run(p)
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
@@ -69,12 +109,27 @@ public enum Verifier {
     }
 }
 
+/// Failure messages collected from several threads.
+private final class LockedStrings: @unchecked Sendable {
+    // @unchecked: every access holds the lock.
+    private let lock = NSLock()
+    private var items: [String] = []
+    func append(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var first: String? { lock.lock(); defer { lock.unlock() }; return items.first }
+}
+
 /// One verification input: runs the operation on a kernel set and returns
 /// its output with the scale errors are measured against.
-struct VerificationCase {
+struct VerificationCase: @unchecked Sendable {
+    // @unchecked: run only reads the inputs it captured.
     let shape: String
+    /// Multiply-adds (or elements), to pick the largest case.
+    var size = 0
     let run: (any KernelSet) throws -> (values: [Float], scale: [Float])
 }
+
+/// The shapes speedup() times.
+enum BenchmarkSize { case none, quick, full }
 
 private struct Random {
     var state: UInt64
@@ -90,37 +145,46 @@ private struct Random {
 }
 
 extension Verifier {
-    static func cases(for operation: String, benchmark: Bool = false) throws -> [VerificationCase] {
+    static func cases(for operation: String, benchmark: BenchmarkSize = .none) throws -> [VerificationCase] {
         var rng = Random(state: 0x5EED)
         let parts = operation.split(separator: ".").map(String.init)
         let kind = parts[0], detail = parts.count > 1 ? parts[1] : ""
         switch kind {
         case "matvec", "matmul", "embedding":
             guard let type = WeightType(rawValue: detail) else { throw KernelError.unsupported(operation: operation, detail: "unknown weight type") }
-            let cols = type.block == 32 ? [32, 96, 256, 544] : [7, 33, 256, 530]
-            let shapes = benchmark ? [(4096, 4096)] : zip([1, 17, 64, 33], cols).map { ($0, $1) }
-            return try shapes.map { rows, k in
+            // (rows, cols, tokens): odd and round, up to a few thousand rows; block types need cols % 32 == 0
+            let cols = type.block == 32 ? [32, 96, 256, 544, 1056, 160] : [7, 33, 256, 530, 1031, 77]
+            let tokens = kind == "matmul" ? [1, 3, 7, 16, 5, 2] : [1, 1, 1, 1, 1, 1]
+            var shapes = zip(zip([1, 17, 64, 33, 2053, 3001], cols), tokens).map { ($0.0, $0.1, $1) }
+            switch benchmark {
+            case .full: shapes = [(4096, 4096, kind == "matmul" ? 64 : 1)]
+            case .quick: shapes = [(1024, 1024, kind == "matmul" ? 16 : 1)]
+            case .none: break
+            }
+            return try shapes.flatMap { rows, k, m -> [VerificationCase] in
                 let w = try WeightMatrix.quantize(rng.normals(rows * k), rows: rows, cols: k, as: type, group: type == .q4Group ? 32 : 0)
-                let dense = try Kernels(isa: .scalar).dequantize(w)
-                let m = kind == "matmul" ? (benchmark ? 64 : 7) : 1
-                let x = rng.normals(m * k), bias = rng.normals(rows)
                 if kind == "embedding" {
                     let ids = (0..<5).map { Int32(($0 * 7) % rows) }
-                    return VerificationCase(shape: "\(rows)x\(k) table") { kernels in
+                    return [VerificationCase(shape: "\(rows)x\(k) table", size: 5 * k) { kernels in
                         var out = [Float](repeating: .nan, count: ids.count * k)
                         try kernels.embedding(w, ids: ids, into: &out)
                         return (out, out.map { _ in 1 })
-                    }
+                    }]
                 }
+                let dense = try Kernels(isa: .scalar).dequantize(w)
+                let x = rng.normals(m * k), bias = rng.normals(rows)
                 // per output, sum |w x| + |b|: the scale of a dot product's rounding error
-                let scale = (0..<m * rows).map { i -> Float in
+                let dot = (0..<m * rows).map { i -> Float in
                     let (t, n) = (i / rows, i % rows)
-                    return abs(bias[n]) + (0..<k).reduce(Float(0)) { $0 + abs(dense[n * k + $1] * x[t * k + $1]) }
+                    return (0..<k).reduce(Float(0)) { $0 + abs(dense[n * k + $1] * x[t * k + $1]) }
                 }
-                return VerificationCase(shape: "\(m) token(s), \(rows)x\(k)") { kernels in
-                    var y = [Float](repeating: .nan, count: m * rows)
-                    if kind == "matvec" { try kernels.matvec(w, x, bias: bias, into: &y) } else { try kernels.matmul(w, x, tokens: m, bias: bias, into: &y) }
-                    return (y, scale)
+                return [bias, nil].map { b -> VerificationCase in
+                    let scale = b.map { b in dot.indices.map { dot[$0] + abs(b[$0 % rows]) } } ?? dot
+                    return VerificationCase(shape: "\(m) token(s), \(rows)x\(k), \(b == nil ? "no bias" : "bias")", size: m * rows * k) { kernels in
+                        var y = [Float](repeating: .nan, count: m * rows)
+                        if kind == "matvec" { try kernels.matvec(w, x, bias: b, into: &y) } else { try kernels.matmul(w, x, tokens: m, bias: b, into: &y) }
+                        return (y, scale)
+                    }
                 }
             }
         case "attention":

@@ -35,7 +35,13 @@ struct ListPlugins: ParsableCommand {
         print("operation              chosen            candidates")
         for op in OperationName.all {
             let chosen = registry.choice(for: op)
-            let candidates = registry.providers(for: op).map { $0.usable ? $0.provider.name : "\($0.provider.name) (unusable)" }
+            let candidates = registry.providers(for: op).map { candidate -> String in
+                let name = candidate.provider.name
+                guard candidate.usable else { return "\(name) (unusable)" }
+                guard let speed = registry.speed(of: name, for: op) else { return name }
+                let note = registry.isSlow(name, for: op) ? ", too slow: used only when forced" : ""
+                return String(format: "%@ (%.2fx the built-in%@)", name, speed, note)
+            }
             print(Self.pad(op, 22) + " " + Self.pad(chosen.name, 17) + " " + candidates.joined(separator: ", "))
         }
     }

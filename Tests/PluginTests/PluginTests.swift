@@ -113,7 +113,8 @@ struct PluginTests {
             return tokens
         }
         let dispatcher = registry.dispatcher()
-        #expect(dispatcher.provider(for: "matvec.q4_0")?.name == "example-q4")
+        #expect(dispatcher.provider(for: "matvec.q4_0")?.name == "example-q4",
+                "speed \(registry.speed(of: "example-q4", for: "matvec.q4_0") ?? .nan)x the built-in")
         #expect(try greedy(dispatcher) == greedy(Kernels()))
     }
 
@@ -157,5 +158,50 @@ struct PluginTests {
         #expect(warnings.contains { $0.contains("ABI version") })
         #expect(warnings.contains { $0.contains("failed verification") })
         #expect(registry.choice(for: "matvec.q4_0").name.hasPrefix("builtin"))
+    }
+
+    @Test("a plugin cannot lie its way in: NULL bias, overruns, NaN on large shapes, shared state",
+          arguments: [("null-bias", "EXAMPLE_PLUGIN_BREAK_NULL_BIAS", "crashed with signal 11 (SIGSEGV)"),
+                      ("overrun", "EXAMPLE_PLUGIN_BREAK_OVERRUN", "past its"),
+                      ("nan-large", "EXAMPLE_PLUGIN_BREAK_NAN_LARGE", "produced nan"),
+                      ("racy", "EXAMPLE_PLUGIN_BREAK_RACY", "two threads at once")])
+    func lyingPlugins_areRejected(name: String, define: String, expected: String) throws {
+        guard InstructionSet.avx2.isSupported else { return }
+        let registry = try KernelRegistry()
+        let path = try buildPlugin(name, defines: [define])
+        let failure = message { try registry.loadPlugin(path: path, explicit: true) }
+        #expect(failure.contains("matvec.q4_0 failed verification") && failure.contains(expected), "\(failure)")
+        #expect(registry.choice(for: "matvec.q4_0").name.hasPrefix("builtin"))
+    }
+
+    @Test("a plugin much slower than the built-in is reported and used only when forced")
+    func slowPlugin_isNotPreferred() throws {
+        guard InstructionSet.avx2.isSupported else { return }
+        let registry = try KernelRegistry()
+        try registry.loadPlugin(path: try buildPlugin("slow", defines: ["EXAMPLE_PLUGIN_BREAK_SLOW"]), explicit: true)
+        let speed = try #require(registry.speed(of: "example-q4", for: "matvec.q4_0"))
+        #expect(speed < KernelRegistry.slowRatio, "\(speed)")
+        #expect(registry.isSlow("example-q4", for: "matvec.q4_0"))
+        #expect(registry.choice(for: "matvec.q4_0").name.hasPrefix("builtin"))
+        try registry.force(options: ["matvec.q4_0=example-q4"])
+        #expect(registry.choice(for: "matvec.q4_0").name == "example-q4")
+    }
+
+    @Test("a plugin's first calls at run time are checked for finite output")
+    func runtimeNaN_isCaught() throws {
+        guard InstructionSet.avx2.isSupported else { return }
+        let registry = try KernelRegistry()
+        try registry.loadPlugin(path: try buildPlugin("nan-runtime", defines: ["EXAMPLE_PLUGIN_BREAK_NAN_AT_RUNTIME"]), explicit: true)
+        #expect(registry.choice(for: "matvec.q4_0").name == "example-q4")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glm-plugin-nan-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try ModelConverter(type: .q4_0).convert(folder: repo.appendingPathComponent("Tests/Fixtures/chatglm-6b-tiny").path, to: dir + "/model.gguf")
+        let session = try InferenceSession(model: try GLMModel(path: dir + "/model.gguf"), capacity: 8, kernels: registry.dispatcher())
+        let failure = message {
+            _ = try session.forward([488, 1151, 1154])
+            _ = try session.forward([5])
+        }
+        #expect(failure.contains("example-q4") && failure.contains("returned nan"), "\(failure)")
     }
 }
