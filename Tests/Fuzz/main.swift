@@ -21,7 +21,7 @@ func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let target = FuzzTargets.selected else { fatalError("GLM_FUZZ_TARGET names no target (scripts/fuzz lists them)") }
-    target.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+    _ = target.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
 #endif
@@ -60,11 +60,12 @@ case "replay":
             files.append(path)
         }
     }
+    var accepted = 0
     for file in files {
         guard let data = FileManager.default.contents(atPath: file) else { fail("\(file): cannot read") }
-        target.run([UInt8](data))
+        if target.run([UInt8](data)) { accepted += 1 }
     }
-    print("\(target.name): replayed \(files.count) inputs")
+    print("\(target.name): replayed \(files.count) inputs, \(accepted) accepted, \(files.count - accepted) refused with an error")
 default:
     fail("unknown command '\(arguments[1])' (list, replay)")
 }

@@ -15,7 +15,8 @@ public enum FuzzTargets {
     public struct Target: Sendable {
         public let name: String
         public let summary: String
-        public let run: @Sendable ([UInt8]) -> Void
+        /// Runs one input; false when the parser refused it (a thrown error), true when it got through.
+        public let run: @Sendable ([UInt8]) -> Bool
     }
 
     public static let all: [Target] = [
@@ -50,33 +51,34 @@ public enum FuzzTargets {
 
     // MARK: - Targets
 
-    static func gguf(_ bytes: [UInt8]) {
+    static func gguf(_ bytes: [UInt8]) -> Bool {
         let path = write(bytes, "model.gguf")
-        guard let file = try? GGUFFile(path: path) else { return }
+        guard let file = try? GGUFFile(path: path) else { return false }
         _ = try? GLMTokenizer(gguf: file).map { tokenizer in
             let ids = tokenizer.encode("The meaning of life 床前明月光 \n\t  x")
             _ = try? tokenizer.decode(ids)
         }
-        guard let model = try? GLMModel(file: file) else { return }
+        guard let model = try? GLMModel(file: file) else { return false }
         let c = model.config
-        guard let session = try? InferenceSession(model: model, capacity: min(8, c.contextLength)) else { return }
+        guard let session = try? InferenceSession(model: model, capacity: min(8, c.contextLength)) else { return false }
         let ids = [Int32(0), Int32(min(c.vocab - 1, 1)), c.tokens.gmask, c.tokens.sop].filter { $0 >= 0 && Int($0) < c.vocab }
-        guard !ids.isEmpty else { return }
-        _ = try? session.forward(Array(ids.prefix(session.capacity)))
+        guard !ids.isEmpty else { return false }
+        // a forward pass either throws (non-finite logits included) or returns finite logits
+        return (try? session.forward(Array(ids.prefix(session.capacity)))) != nil
     }
 
-    static func safetensors(_ bytes: [UInt8]) {
-        guard let file = try? SafeTensorsFile(path: write(bytes, "model.safetensors")) else { return }
-        for name in file.names { _ = try? file.floats(name) }
+    static func safetensors(_ bytes: [UInt8]) -> Bool {
+        guard let file = try? SafeTensorsFile(path: write(bytes, "model.safetensors")) else { return false }
+        return file.names.allSatisfy { (try? file.floats($0)) != nil }
     }
 
-    static func torchBin(_ bytes: [UInt8]) {
-        guard let file = try? TorchCheckpoint(path: write(bytes, "pytorch_model.bin")) else { return }
-        for name in file.names { _ = try? file.floats(name) }
+    static func torchBin(_ bytes: [UInt8]) -> Bool {
+        guard let file = try? TorchCheckpoint(path: write(bytes, "pytorch_model.bin")) else { return false }
+        return file.names.allSatisfy { (try? file.floats($0)) != nil }
     }
 
-    static func sat(_ bytes: [UInt8]) {
-        guard bytes.count >= 2 else { return }
+    static func sat(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 2 else { return false }
         let length = min(Int(bytes[0]) | Int(bytes[1]) << 8, bytes.count - 2)
         let folder = scratch + "/sat"
         try? FileManager.default.removeItem(atPath: folder)
@@ -84,24 +86,27 @@ public enum FuzzTargets {
         FileManager.default.createFile(atPath: folder + "/config.json", contents: Data(bytes[2..<(2 + length)]))
         FileManager.default.createFile(atPath: folder + "/latest", contents: Data("1".utf8))
         FileManager.default.createFile(atPath: folder + "/1/mp_rank_00_model_states.pt", contents: Data(bytes[(2 + length)...]))
-        guard let checkpoint = try? CheckpointFolder.open(folder) else { return }
-        for name in checkpoint.names.prefix(64) { _ = try? checkpoint.floats(name) }
+        guard let checkpoint = try? CheckpointFolder.open(folder) else { return false }
+        return checkpoint.names.prefix(64).allSatisfy { (try? checkpoint.floats($0)) != nil }
     }
 
-    static func configJSON(_ bytes: [UInt8]) {
-        guard let json = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { return }
+    static func configJSON(_ bytes: [UInt8]) -> Bool {
+        guard let json = (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] else { return false }
+        var accepted = false
         for arch in Architectures.all where arch.recognises(checkpointConfig: json) {
             guard let config = try? arch.config(fromCheckpoint: json, source: "config.json"),
                   (try? config.validate(source: "config.json")) != nil else { continue }
             _ = CheckpointNames.plan(config).count
+            accepted = true
         }
+        return accepted
     }
 
     /// The fixed texts every fuzzed model encodes, then the input's tail as text.
     private static let texts = ["", " ", "The meaning of life", "床前明月光，\n疑是地上霜。", "  a  b\t[MASK] 🙂 ﬁ ①"]
 
-    static func sentencePiece(_ bytes: [UInt8]) {
-        guard let vocabulary = try? TokenizerVocabulary(sentencePieceModel: bytes, file: "fuzz.model") else { return }
+    static func sentencePiece(_ bytes: [UInt8]) -> Bool {
+        guard let vocabulary = try? TokenizerVocabulary(sentencePieceModel: bytes, file: "fuzz.model") else { return false }
         let tokenizer = Tokenizer(vocabulary)
         let tail = String(decoding: bytes.suffix(48), as: UTF8.self)
         for text in texts + [tail] {
@@ -112,7 +117,7 @@ public enum FuzzTargets {
                 _ = try? glm.decode(glm.encode(text, addDummyPrefix: false))
             }
         }
-        _ = try? tokenizer.decode((0..<Int32(min(tokenizer.count, 512))).map { $0 })
+        return (try? tokenizer.decode((0..<Int32(min(tokenizer.count, 512))).map { $0 })) != nil
     }
 
     /// The ice_text-shaped fixture model and the golden GLM-130B special ids.
@@ -127,17 +132,20 @@ public enum FuzzTargets {
         return PromptBuilder(tokenizer: GLMTokenizer(Tokenizer(vocabulary), layout: .icetk(offset: 20000)), config: config)
     }()
 
-    static func prompt(_ bytes: [UInt8]) {
-        guard let builder = promptBuilder, let text = String(validating: bytes, as: UTF8.self) else { return }
+    static func prompt(_ bytes: [UInt8]) -> Bool {
+        guard let builder = promptBuilder, let text = String(validating: bytes, as: UTF8.self) else { return false }
+        var accepted = false
         for mode in [PromptMode.continueText, .fillBlank] {
             guard let ids = try? builder.build(text, mode: mode) else { continue }
             _ = try? builder.decode(ids)
             _ = ids.map(builder.pieceName)
+            accepted = true
         }
         _ = ChatGLM6B.postprocessResponse(text)
+        return accepted
     }
 
-    static func benchJSON(_ bytes: [UInt8]) {
-        _ = try? MachineRates(benchResults: bytes, file: "results.json")
+    static func benchJSON(_ bytes: [UInt8]) -> Bool {
+        (try? MachineRates(benchResults: bytes, file: "results.json")) != nil
     }
 }
