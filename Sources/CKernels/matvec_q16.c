@@ -25,6 +25,7 @@
  * sum((u - 8) x) = sum(u x) - 8 sum(x).
  */
 #include "internal.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -43,11 +44,16 @@ glmk_status glmk_quantize_activations_q16(int16_t *xq, float *scales, int32_t *s
     for (int64_t b = 0; b * GLMK_QK < k; b++) {
         const int64_t k0 = b * GLMK_QK, n = k - k0 < GLMK_QK ? k - k0 : GLMK_QK;
         float amax = 0.0f;
-        for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[k0 + i]));
-        const float scale = amax / 32767.0f, inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+        int finite = 1;
+        for (int64_t i = 0; i < n; i++) {
+            const float a = fabsf(x[k0 + i]);
+            finite &= a <= FLT_MAX; /* fmaxf would drop a NaN: keep it in the scale instead */
+            amax = fmaxf(amax, a);
+        }
+        const float scale = finite ? amax / 32767.0f : NAN, inv = finite && scale > 0.0f ? 1.0f / scale : 0.0f;
         int32_t sum = 0;
         for (int64_t i = 0; i < n; i++) {
-            long q = lrintf(x[k0 + i] * inv);
+            long q = finite ? lrintf(x[k0 + i] * inv) : 0;
             q = q > 32767 ? 32767 : q < -32767 ? -32767 : q;
             xq[q16_position(weights, k0 + i, k)] = (int16_t)q;
             sum += (int32_t)q;

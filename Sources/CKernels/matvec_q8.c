@@ -9,6 +9,7 @@
  */
 #include "internal.h"
 #include "simd_avx2.h"
+#include <float.h>
 #include <math.h>
 
 glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t k) {
@@ -16,11 +17,16 @@ glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, 
     for (int64_t b = 0; b * GLMK_QK < k; b++) {
         const int64_t k0 = b * GLMK_QK, n = k - k0 < GLMK_QK ? k - k0 : GLMK_QK;
         float amax = 0.0f;
-        for (int64_t i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[k0 + i]));
-        const float scale = amax / 127.0f, inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+        int finite = 1;
+        for (int64_t i = 0; i < n; i++) {
+            const float a = fabsf(x[k0 + i]);
+            finite &= a <= FLT_MAX; /* fmaxf would drop a NaN: a NaN scale carries it to the output */
+            amax = fmaxf(amax, a);
+        }
+        const float scale = finite ? amax / 127.0f : NAN, inv = finite && scale > 0.0f ? 1.0f / scale : 0.0f;
         int32_t sum = 0;
         for (int64_t i = 0; i < n; i++) {
-            xq[k0 + i] = (int8_t)lrintf(x[k0 + i] * inv);
+            xq[k0 + i] = finite ? (int8_t)lrintf(x[k0 + i] * inv) : 0;
             sum += xq[k0 + i];
         }
         scales[b] = scale;
