@@ -58,7 +58,7 @@ let package = Package(
         // Fuzz targets over every parser of untrusted input (scripts/fuzz runs
         // them under libFuzzer; RuntimeTests replays their committed corpora).
         .target(name: "FuzzTargets", dependencies: ["GLMRuntime"], path: "Tests/FuzzTargets"),
-        .executableTarget(name: "glm-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["corpus", "regressions"]),
+        .executableTarget(name: "glm-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["corpus", "regressions", "README.md"]),
         .testTarget(name: "PluginTests", dependencies: ["KernelBridge", "Plugins", "GLMRuntime"]),
     ]
 )
