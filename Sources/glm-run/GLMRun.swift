@@ -15,7 +15,7 @@ struct GLMRun: ParsableCommand {
         portable reference kernels.
         """,
         version: "glm-run \(GLMRuntimeVersion.string)",
-        subcommands: [RunCommand.self, ConvertCommand.self, InfoCommand.self, TokenizeCommand.self, DetokenizeCommand.self, LogitsCommand.self, EvalCommand.self, BenchCommand.self, PipelineCommand.self, PluginsCommand.self, TopologyCommand.self],
+        subcommands: [RunCommand.self, ChatCommand.self, ConvertCommand.self, InfoCommand.self, TokenizeCommand.self, DetokenizeCommand.self, LogitsCommand.self, EvalCommand.self, BenchCommand.self, PipelineCommand.self, PluginsCommand.self, TopologyCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -11,7 +11,7 @@ import Testing
 
 /// A chatglm-6b-tiny folder whose vocabulary is `vocab`, with special ids at
 /// `offset` + ice_text's pieces, ice_text.model and (if given) tokenizer_config.json.
-private func chatGLMFolder(_ name: String, vocab: Int, specialsAt offset: Int, imageTokens: Int?) throws -> String {
+func chatGLMFolder(_ name: String, vocab: Int, specialsAt offset: Int, imageTokens: Int?) throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glm-ice-\(name)-\(getpid())").path
     try? FileManager.default.removeItem(atPath: dir)
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

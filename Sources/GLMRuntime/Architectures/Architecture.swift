@@ -21,10 +21,25 @@ public protocol GLMArchitecture: Sendable {
     static var eosAfterBlankText: Bool { get }
     /// What the authors' chat code does to a finished answer before showing it.
     static func postprocessResponse(_ text: String) -> String
+    /// The prompt text of a chat turn: the earlier turns and the new query
+    /// (the prompt builder then adds [gMASK] <sop>).
+    static func chatPrompt(history: [ChatTurn], query: String) -> String
+}
+
+/// One finished exchange of a chat.
+public struct ChatTurn: Sendable, Equatable {
+    public let query: String
+    public let answer: String
+    public init(query: String, answer: String) { (self.query, self.answer) = (query, answer) }
 }
 
 extension GLMArchitecture {
     public static func postprocessResponse(_ text: String) -> String { text }
+
+    /// No chat format: the conversation so far, one line per query and answer, continued.
+    public static func chatPrompt(history: [ChatTurn], query: String) -> String {
+        (history.flatMap { [$0.query, $0.answer] } + [query]).joined(separator: "\n")
+    }
 }
 
 extension ModelConfig {

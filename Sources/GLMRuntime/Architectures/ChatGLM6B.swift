@@ -70,4 +70,13 @@ public enum ChatGLM6B: GLMArchitecture {
         out.append(contentsOf: scalars)
         return String(out)
     }
+
+    /// modeling_chatglm.py `chat`: a first turn is the query alone; with history,
+    /// "[Round i]\n问：{q}\n答：{a}\n" per earlier turn, then "[Round n]\n问：{query}\n答：".
+    public static func chatPrompt(history: [ChatTurn], query: String) -> String {
+        guard !history.isEmpty else { return query }
+        var prompt = ""
+        for (i, turn) in history.enumerated() { prompt += "[Round \(i)]\n问：\(turn.query)\n答：\(turn.answer)\n" }
+        return prompt + "[Round \(history.count)]\n问：\(query)\n答："
+    }
 }

@@ -29,6 +29,8 @@ public final class TokenStream: Sequence, IteratorProtocol {
     private let prompt: [Int32]
     private let layout: PromptLayout?
     public private(set) var stats = GenerationStats()
+    /// The logits of the prompt's last position (what the first token was sampled from).
+    public private(set) var promptLogits: [Float] = []
     public private(set) var error: Error?
 
     /// `layout` names the prompt's mask and sop when they are not the prompt's first (blank filling).
@@ -51,6 +53,7 @@ public final class TokenStream: Sequence, IteratorProtocol {
             if logits == nil {
                 let start = ContinuousClock.now
                 logits = try session.forward(prompt, layout: layout)
+                promptLogits = logits!
                 stats.promptTokens = prompt.count
                 stats.promptSeconds = (ContinuousClock.now - start).seconds
             }

@@ -1,0 +1,73 @@
+// ChatCommand.swift — `glm-run chat [MODEL]`: a conversation on a terminal or
+// on piped stdin. Each line is a message; the answer streams back. `clear`
+// forgets the history, `stop` (or end of input, Ctrl-D) ends the chat.
+
+import ArgumentParser
+import Foundation
+import GLMRuntime
+
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Chat with a model: one message per line, answers streamed.",
+        discussion: """
+        ChatGLM-6B models get their chat template ([Round i] 问：… 答：…); GLM-130B has none, so its \
+        chat is a plain continuation of the conversation. Every turn runs its whole prompt again: GLM \
+        attends bidirectionally over the prompt, so a new turn changes every earlier position's keys. \
+        When the history no longer fits the context, the oldest turns are dropped and the chat says so. \
+        Type `clear` to forget the history and `stop` (or Ctrl-D) to leave. On a terminal a prompt is \
+        shown; with piped input each answer is written to stdout followed by a newline.
+        """
+    )
+
+    @Argument(help: "The model file (.gguf); default: the small bilingual model shipped in models/.")
+    var model: String?
+
+    @Option(help: "Most tokens per answer.") var maxTokens = 256
+    @Option(help: "Temperature; 0 is greedy.") var temp: Float = 0.7
+    @Option(help: "Sample from the k most likely tokens (0: all).") var topK = 40
+    @Option(help: "Sample from the smallest set of tokens with probability >= p.") var topP: Float = 0.9
+    @Option(help: "Penalty for repeating tokens (1: none).") var repeatPenalty: Float = 1.1
+    @Option(help: "Random seed; the same seed and messages give the same answers.") var seed: UInt64 = 0
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws { try parameters().validate() }
+
+    private func parameters() -> GenerateParameters {
+        var p = GenerateParameters()
+        (p.maxTokens, p.temperature, p.topK, p.topP, p.repetitionPenalty, p.seed) = (maxTokens, temp, topK, topP, repeatPenalty, seed)
+        return p
+    }
+
+    func run() throws {
+        guard let model = model ?? DefaultModel.path() else {
+            throw CLIError("no model file given and no default model found (models/\(DefaultModel.fileName)): glm-run chat <model.gguf>")
+        }
+        try runtime.apply()
+        let (glm, codec) = try loadTokenizer(model)
+        let session = try InferenceSession(model: glm, capacity: glm.config.contextLength, kernels: runtime.kernelSet(for: glm),
+                                           fusion: !runtime.noFusion)
+        let chat = ChatSession(session: session, codec: codec)
+        let terminal = isatty(0) != 0
+        if terminal { printError("Chatting with \((model as NSString).lastPathComponent). `clear` forgets the history, `stop` or Ctrl-D ends.") }
+        var parameters = parameters()
+        while true {
+            if terminal { FileHandle.standardOutput.write(Data("> ".utf8)) }
+            guard let line = readLine(strippingNewline: true) else { break }
+            let message = line.trimmingCharacters(in: .whitespaces)
+            if message.isEmpty { continue }
+            if message == "stop" { break }
+            if message == "clear" {
+                chat.clear()
+                printError("(history cleared)")
+                continue
+            }
+            let reply = try chat.respond(message, parameters: parameters) { FileHandle.standardOutput.write(Data($0.utf8)) }
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            if reply.droppedTurns > 0 {
+                printError("(dropped the \(reply.droppedTurns) oldest turn\(reply.droppedTurns == 1 ? "" : "s"): the history no longer fits the context of \(glm.config.contextLength) tokens)")
+            }
+            parameters.seed &+= 1 // each turn its own sampling stream, the chat still repeatable
+        }
+    }
+}
