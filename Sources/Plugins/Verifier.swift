@@ -51,7 +51,12 @@ public enum Verifier {
             if let c = cases.max(by: { $0.size < $1.size }) {
                 let expected = try c.run(reference)
                 let failures = LockedStrings()
-                DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                // two real threads (concurrentPerform may run both iterations on one under load)
+                let done = DispatchSemaphore(value: 0)
+                let start = DispatchSemaphore(value: 0)
+                let work: @Sendable () -> Void = {
+                    start.wait()
+                    defer { done.signal() }
                     for _ in 0..<4 {
                         do {
                             let actual = try c.run(provider)
@@ -64,6 +69,12 @@ public enum Verifier {
                         }
                     }
                 }
+                let threads = [Thread(block: work), Thread(block: work)]
+                threads.forEach { $0.start() }
+                start.signal()
+                start.signal()
+                done.wait()
+                done.wait()
                 if let failure = failures.first { return result(.infinity, failure) }
             }
             return result(worst, nil)

@@ -3,7 +3,9 @@ import KernelBridge
 // GGUFValue.swift — GGUF's typed metadata values (all thirteen types of the
 // spec, ggml docs/gguf.md) and its tensor types.
 
-public indirect enum GGUFValue: Sendable, Equatable {
+// Not `indirect`: arrays already hold their elements on the heap, and a boxed
+// value per element would cost a heap object for every token of a vocabulary.
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16)
     case uint32(UInt32), int32(Int32), float32(Float), bool(Bool)
     case string(String)
