@@ -1,7 +1,9 @@
 // swift-tools-version: 6.1
 // GLMRuntime: a CPU inference runtime for the GLM model family.
 // Layout (fixed): CKernels (C SIMD kernels) -> KernelBridge (safe Swift views)
-// -> Plugins (kernel registry) -> GLMRuntime (models) -> glm-run (CLI).
+// -> GLMRuntime (models) and Plugins (kernel registry, plugin loading over
+// GLMPluginABI) -> glm-run (CLI). GLMRuntime runs on any KernelSet: the
+// built-in Kernels, or the registry's dispatcher that glm-run hands it.
 import PackageDescription
 
 let package = Package(
@@ -41,7 +43,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("omp5")]
         ),
         .target(name: "Plugins", dependencies: ["KernelBridge", "GLMPluginABI"]),
-        .target(name: "GLMRuntime", dependencies: ["KernelBridge", "Plugins"]),
+        .target(name: "GLMRuntime", dependencies: ["KernelBridge"]),
         // The bench's code lives under bench/ with its scripts and results.
         .target(name: "GLMBench", dependencies: ["KernelBridge", "GLMRuntime"], path: "bench/GLMBench"),
         .executableTarget(

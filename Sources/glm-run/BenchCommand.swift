@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure the machine's limits, every kernel at GLM-130B shapes and end-to-end tokens/s.",
         discussion: """
         A full run takes several minutes and about 5 GB of memory (the FP32 FFN up projection alone is \
-        3.2 GB). Results go to bench/results/<cpu>-<date>.json with a roofline SVG beside it. \
+        3.2 GB). Results go to --output (default: ./glm-bench-results, made in the current directory) as <cpu>-<date>.json with a roofline SVG beside it; --quick writes nothing unless --output is given. \
         --quick runs small shapes in seconds (CI uses it to check the bench works, not how fast it is).
         """
     )
@@ -24,7 +24,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the prefill mat-mat figures (the slow part).") var skipPrefill = false
     @Option(help: "A label appended to the results file name, for partial runs.") var tag = ""
     @Flag(help: "Print the report as JSON on stdout (the table goes to stderr).") var json = false
-    @Option(help: "Folder for the results JSON and SVG.") var output = "bench/results"
+    @Option(help: "Folder for the results JSON and SVG (default: ./\(BenchCommand.defaultOutput); --quick writes only when this is given).")
+    var output: String?
+
+    static let defaultOutput = "glm-bench-results"
 
     func run() throws {
         var options = BenchOptions()
@@ -49,8 +52,10 @@ struct BenchCommand: ParsableCommand {
             // unbuffered, so each figure appears as it is measured, even into a pipe or a file
             if json { printError(line) } else { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         }
-        let path = try Bench.save(report, in: output)
         if json { print(try Bench.json(report)) }
+        // a quick run checks that the bench works: it keeps nothing unless asked to
+        guard !quick || output != nil else { return }
+        let path = try Bench.save(report, in: output ?? BenchCommand.defaultOutput)
         printError("results: \(path) (roofline: \(path.replacingOccurrences(of: ".json", with: ".svg")))")
     }
 }
