@@ -2,7 +2,7 @@
 // GLMRuntime: a CPU inference runtime for the GLM model family.
 // Layout (fixed): CKernels (C SIMD kernels) -> KernelBridge (safe Swift views)
 // -> GLMRuntime (models) and Plugins (kernel registry, plugin loading over
-// GLMPluginABI) -> glm-run (CLI). GLMRuntime runs on any KernelSet: the
+// GLMPluginABI) -> GLMServer (HTTP, over Hummingbird) -> glm-run (CLI). GLMRuntime runs on any KernelSet: the
 // built-in Kernels, or the registry's dispatcher that glm-run hands it.
 import PackageDescription
 
@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // OpenMP and hwloc flags stay inside this target. Debian's libomp-dev
@@ -44,12 +45,14 @@ let package = Package(
         ),
         .target(name: "Plugins", dependencies: ["KernelBridge", "GLMPluginABI"]),
         .target(name: "GLMRuntime", dependencies: ["KernelBridge"]),
+        // The OpenAI-compatible HTTP server (glm-run serve) over Hummingbird.
+        .target(name: "GLMServer", dependencies: ["GLMRuntime", .product(name: "Hummingbird", package: "hummingbird")]),
         // The bench's code lives under bench/ with its scripts and results.
         .target(name: "GLMBench", dependencies: ["KernelBridge", "GLMRuntime"], path: "bench/GLMBench"),
         .executableTarget(
             name: "glm-run",
             dependencies: [
-                "GLMRuntime", "KernelBridge", "Plugins", "GLMBench",
+                "GLMRuntime", "KernelBridge", "Plugins", "GLMBench", "GLMServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,5 +65,8 @@ let package = Package(
         .target(name: "FuzzTargets", dependencies: ["GLMRuntime"], path: "Tests/FuzzTargets"),
         .executableTarget(name: "glm-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["corpus", "regressions", "README.md"]),
         .testTarget(name: "PluginTests", dependencies: ["KernelBridge", "Plugins", "GLMRuntime"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "GLMServer", "GLMRuntime", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ]
 )

@@ -5,7 +5,7 @@ import ArgumentParser
 import GLMRuntime
 
 @main
-struct GLMRun: ParsableCommand {
+struct GLMRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glm-run",
         abstract: "A CPU inference runtime for the GLM model family (GLM-130B, ChatGLM-6B).",
@@ -15,7 +15,7 @@ struct GLMRun: ParsableCommand {
         portable reference kernels.
         """,
         version: "glm-run \(GLMRuntimeVersion.string)",
-        subcommands: [RunCommand.self, ChatCommand.self, ConvertCommand.self, InfoCommand.self, TokenizeCommand.self, DetokenizeCommand.self, LogitsCommand.self, EvalCommand.self, BenchCommand.self, PipelineCommand.self, PluginsCommand.self, TopologyCommand.self],
+        subcommands: [RunCommand.self, ChatCommand.self, ServeCommand.self, ConvertCommand.self, InfoCommand.self, TokenizeCommand.self, DetokenizeCommand.self, LogitsCommand.self, EvalCommand.self, BenchCommand.self, PipelineCommand.self, PluginsCommand.self, TopologyCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -67,4 +67,19 @@ struct ConverterTests {
             #expect("\(error)".contains("unknown architecture 'llama'"), "\(error)")
         }
     }
+
+    @Test("config numbers 0 and 1 are numbers, not booleans (Foundation's NSNumber answers `is Bool` for them)")
+    func zeroAndOne_areIntegers() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glm-zero-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let golden = Fixtures.folder("chatglm-6b-tiny")
+        var text = try String(contentsOfFile: golden + "/config.json", encoding: .utf8)
+        text = text.replacingOccurrences(of: #""pad_token_id": 3"#, with: #""pad_token_id": 0"#)
+        try text.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: golden + "/model.safetensors", toPath: dir + "/model.safetensors")
+        _ = try ModelConverter(type: .f16).convert(folder: dir, to: dir + "/model.gguf")
+        #expect(try GLMModel(path: dir + "/model.gguf").config.tokens.pad == 0)
+    }
 }

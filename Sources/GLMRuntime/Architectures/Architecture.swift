@@ -87,6 +87,13 @@ public struct PromptLayout: Sendable, Equatable {
 
 // MARK: - Reading config.json values
 
+/// Whether a JSONSerialization value is true or false. Foundation hands out
+/// JSON numbers as NSNumber, for which `is Bool` also holds when they are 0 or
+/// 1; its booleans have their own class.
+public func isJSONBool(_ value: Any) -> Bool {
+    type(of: value) == Bool.self || String(describing: type(of: value)).hasSuffix("Boolean")
+}
+
 struct ConfigReader {
     let json: [String: Any]
     let source: String
@@ -117,7 +124,7 @@ struct ConfigReader {
     static func integer(_ raw: Any, key: String, in range: ClosedRange<Int>, source: String) throws -> Int {
         var value: Int?
         if let v = raw as? Int { value = v } else if let v = raw as? Double { value = Int(exactly: v) }
-        guard let v = value, !(raw is Bool), range.contains(v) else {
+        guard let v = value, !isJSONBool(raw), range.contains(v) else {
             throw ModelFileError.badConfig(file: source, reason: "'\(key)' is \(raw), expected an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return v

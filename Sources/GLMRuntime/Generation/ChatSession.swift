@@ -74,18 +74,18 @@ public final class ChatSession {
 /// which the final strip removes; an ASCII mark that a following ideograph
 /// would make full-width; the start of a placeholder) is held back until it
 /// cannot. What has been emitted is always a prefix of the final text.
-struct ResponseText {
-    let architecture: (any GLMArchitecture.Type)?
+public struct ResponseText: Sendable {
+    public let architecture: (any GLMArchitecture.Type)?
     private var raw = ""
     private var emitted = ""
 
-    init(architecture: (any GLMArchitecture.Type)?) { self.architecture = architecture }
+    public init(architecture: (any GLMArchitecture.Type)?) { self.architecture = architecture }
 
     /// The whole answer, post-processed.
-    var text: String { architecture?.postprocessResponse(raw) ?? raw }
+    public var text: String { architecture?.postprocessResponse(raw) ?? raw }
 
     /// Adds raw text; returns what can be shown now.
-    mutating func append(_ piece: String) -> String {
+    public mutating func append(_ piece: String) -> String {
         raw += piece
         var stable = text
         let unsettled: Set<Character> = [" ", "\n", "\t", ",", "!", ":", ";", "?", "，", "！", "：", "；", "？", "["]
@@ -99,7 +99,7 @@ struct ResponseText {
     }
 
     /// Everything not yet shown.
-    mutating func finish() -> String { emit(text) }
+    public mutating func finish() -> String { emit(text) }
 
     private mutating func emit(_ stable: String) -> String {
         guard stable.hasPrefix(emitted), stable.count > emitted.count else { return "" }
