@@ -23,8 +23,9 @@ struct ServeCommand: AsyncParsableCommand {
 
         Examples:
           glm-run serve --port 8080
-          curl -s localhost:8080/v1/chat/completions -H 'Content-Type: application/json' \\
-               -d '{"messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}'
+          curl -s localhost:8080/v1/chat/completions \\
+            -d '{"messages": [{"role": "user", "content": "Hi"}]}'
+        See docs/serving.md.
         """
     )
 
