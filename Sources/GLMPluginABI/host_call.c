@@ -56,8 +56,20 @@ static void guard_off(host_guard *g) {
     free(g->stack);
 }
 
-int glm_plugin_host_call_matvec(glm_plugin_matvec_fn fn, float *y, const glm_plugin_matrix *w, const float *x,
-                                const float *bias) {
+/* One kernel call, whichever its kind. */
+typedef struct {
+    glm_plugin_matvec_fn matvec; /* exactly one of the two is set */
+    glm_plugin_matmul_fn matmul;
+    float *y;
+    int64_t y_stride;
+    const glm_plugin_matrix *w;
+    const float *x;
+    int64_t x_stride;
+    int64_t m;
+    const float *bias;
+} kernel_call;
+
+static int guarded_call(const kernel_call *c) {
     host_guard g;
     sigjmp_buf jump;
     guard_on(&g);
@@ -65,7 +77,7 @@ int glm_plugin_host_call_matvec(glm_plugin_matvec_fn fn, float *y, const glm_plu
     int status;
     if (sig == 0) {
         active_call = &jump;
-        status = fn(y, w, x, bias);
+        status = c->matvec ? c->matvec(c->y, c->w, c->x, c->bias) : c->matmul(c->y, c->y_stride, c->w, c->x, c->x_stride, c->m, c->bias);
     } else {
         status = -sig;
     }
@@ -74,20 +86,14 @@ int glm_plugin_host_call_matvec(glm_plugin_matvec_fn fn, float *y, const glm_plu
     return status;
 }
 
+int glm_plugin_host_call_matvec(glm_plugin_matvec_fn fn, float *y, const glm_plugin_matrix *w, const float *x,
+                                const float *bias) {
+    const kernel_call c = {.matvec = fn, .y = y, .w = w, .x = x, .bias = bias};
+    return guarded_call(&c);
+}
+
 int glm_plugin_host_call_matmul(glm_plugin_matmul_fn fn, float *y, int64_t y_stride, const glm_plugin_matrix *w,
                                 const float *x, int64_t x_stride, int64_t m, const float *bias) {
-    host_guard g;
-    sigjmp_buf jump;
-    guard_on(&g);
-    int sig = sigsetjmp(jump, 1);
-    int status;
-    if (sig == 0) {
-        active_call = &jump;
-        status = fn(y, y_stride, w, x, x_stride, m, bias);
-    } else {
-        status = -sig;
-    }
-    active_call = NULL;
-    guard_off(&g);
-    return status;
+    const kernel_call c = {.matmul = fn, .y = y, .y_stride = y_stride, .w = w, .x = x, .x_stride = x_stride, .m = m, .bias = bias};
+    return guarded_call(&c);
 }

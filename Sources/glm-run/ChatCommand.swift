@@ -23,21 +23,8 @@ struct ChatCommand: ParsableCommand {
     @Argument(help: "The model file (.gguf); default: the small bilingual model shipped in models/.")
     var model: String?
 
-    @Option(help: "Most tokens per answer.") var maxTokens = 256
-    @Option(help: "Temperature; 0 is greedy.") var temp: Float = 0.7
-    @Option(help: "Sample from the k most likely tokens (0: all).") var topK = 40
-    @Option(help: "Sample from the smallest set of tokens with probability >= p.") var topP: Float = 0.9
-    @Option(help: "Penalty for repeating tokens (1: none).") var repeatPenalty: Float = 1.1
-    @Option(help: "Random seed; the same seed and messages give the same answers.") var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingOptions
     @OptionGroup var runtime: RuntimeOptions
-
-    func validate() throws { try parameters().validate() }
-
-    private func parameters() -> GenerateParameters {
-        var p = GenerateParameters()
-        (p.maxTokens, p.temperature, p.topK, p.topP, p.repetitionPenalty, p.seed) = (maxTokens, temp, topK, topP, repeatPenalty, seed)
-        return p
-    }
 
     func run() throws {
         guard let model = model ?? DefaultModel.path() else {
@@ -50,7 +37,7 @@ struct ChatCommand: ParsableCommand {
         let chat = ChatSession(session: session, codec: codec)
         let terminal = isatty(0) != 0
         if terminal { printError("Chatting with \((model as NSString).lastPathComponent). `clear` forgets the history, `stop` or Ctrl-D ends.") }
-        var parameters = parameters()
+        var parameters = sampling.parameters
         while true {
             if terminal { FileHandle.standardOutput.write(Data("> ".utf8)) }
             guard let line = readLine(strippingNewline: true) else { break }

@@ -72,6 +72,24 @@ struct RuntimeOptions: ParsableArguments {
     }
 }
 
+/// How tokens are sampled (run and chat share them).
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Most tokens to generate (per blank with --mask, per answer in chat).") var maxTokens = 128
+    @Option(help: "Temperature; 0 is greedy.") var temp: Float = 0.7
+    @Option(help: "Sample from the k most likely tokens (0: all).") var topK = 40
+    @Option(help: "Sample from the smallest set of tokens with probability >= p.") var topP: Float = 0.9
+    @Option(help: "Penalty for repeating tokens (1: none).") var repeatPenalty: Float = 1.1
+    @Option(help: "Random seed; the same seed gives the same output.") var seed: UInt64 = 0
+
+    var parameters: GenerateParameters {
+        var p = GenerateParameters()
+        (p.maxTokens, p.temperature, p.topK, p.topP, p.repetitionPenalty, p.seed) = (maxTokens, temp, topK, topP, repeatPenalty, seed)
+        return p
+    }
+
+    func validate() throws { try parameters.validate() }
+}
+
 /// Loads a model file, turning every failure into one line naming the file.
 func loadModel(_ path: String) throws -> GLMModel {
     guard FileManager.default.fileExists(atPath: path) else { throw CLIError("\(path): no such file") }

@@ -29,12 +29,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Fill the blanks marked [MASK] or [sMASK] in the prompt instead of continuing it.")
     var mask = false
 
-    @Option(help: "Most tokens to generate.") var maxTokens = 128
-    @Option(help: "Temperature; 0 is greedy.") var temp: Float = 0.7
-    @Option(help: "Sample from the k most likely tokens (0: all).") var topK = 40
-    @Option(help: "Sample from the smallest set of tokens with probability >= p.") var topP: Float = 0.9
-    @Option(help: "Penalty for repeating tokens (1: none).") var repeatPenalty: Float = 1.1
-    @Option(help: "Random seed; the same seed gives the same output.") var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingOptions
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -43,18 +38,6 @@ struct RunCommand: ParsableCommand {
         if let model, let sub = GLMRun.configuration.subcommands.first(where: { $0.configuration.commandName == model }) {
             throw ValidationError("'\(model)' is a subcommand, not a model file: put its options after it (glm-run \(model) ...; see glm-run \(sub.configuration.commandName ?? model) --help)")
         }
-        try parameters().validate()
-    }
-
-    private func parameters() -> GenerateParameters {
-        var parameters = GenerateParameters()
-        parameters.maxTokens = maxTokens
-        parameters.temperature = temp
-        parameters.topK = topK
-        parameters.topP = topP
-        parameters.repetitionPenalty = repeatPenalty
-        parameters.seed = seed
-        return parameters
     }
 
     func run() throws {
@@ -69,11 +52,11 @@ struct RunCommand: ParsableCommand {
         }
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
         let ids = try codec.build(prompt, mode: mask ? .fillBlank : .continueText)
-        let parameters = parameters()
+        let parameters = sampling.parameters
         // blank filling grows the sequence by each span: room for every blank's tokens
         // (both counts are bounded: max tokens by validate(), blanks by the context)
         let blanks = mask ? max(1, ids.filter { [glm.config.tokens.mask, glm.config.tokens.smask].contains($0) }.count) : 1
-        let capacity = min(glm.config.contextLength, ids.count + 1 + maxTokens * blanks)
+        let capacity = min(glm.config.contextLength, ids.count + 1 + sampling.maxTokens * blanks)
         let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
         let s: GenerationStats
         if mask {
