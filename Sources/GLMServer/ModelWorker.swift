@@ -57,7 +57,7 @@ public final class ModelWorker: @unchecked Sendable {
     private var _state = State.loading
     private var queue: [Job] = []
     private let jobsAvailable = DispatchSemaphore(value: 0)
-    /// Requests that may wait for the model at once (the one running included).
+    /// Requests that may wait for the model at once (the one running not counted).
     public let queueLimit: Int
     let metrics: ServerMetrics
 
@@ -104,11 +104,11 @@ public final class ModelWorker: @unchecked Sendable {
             jobsAvailable.wait()
             lock.lock()
             let job = queue.removeFirst()
+            metrics.setQueueDepth(queue.count)
             lock.unlock()
             metrics.setActive(1)
             run(job, model: model, session: session)
             metrics.setActive(0)
-            lock.lock(); metrics.setQueueDepth(queue.count); lock.unlock()
         }
     }
 
