@@ -147,9 +147,7 @@ struct Routes: Sendable {
 
     private func build(_ m: LoadedModel, _ text: String, _ mode: PromptMode) throws -> [Int32] {
         do {
-            let ids = try m.codec.build(text, mode: mode)
-            guard ids.count < m.model.config.contextLength else { throw GenerationError.invalidArgument("too long") }
-            return ids
+            return try m.codec.build(text, mode: mode)
         } catch let error as GenerationError {
             throw APIError(400, "\(error)", param: "messages")
         }

@@ -50,7 +50,7 @@ public final class ChatSession {
             do {
                 ids = try prompt(for: query, history: kept)
                 if ids.count < session.capacity { break }
-            } catch GenerationError.invalidArgument(let reason) where reason.contains("context holds") && !kept.isEmpty {
+            } catch GenerationError.contextFull where !kept.isEmpty {
                 // too long for the model's context: drop a turn and try again
             }
             guard !kept.isEmpty else {

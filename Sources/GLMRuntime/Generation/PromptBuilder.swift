@@ -92,7 +92,7 @@ public struct PromptBuilder: Sendable {
         }
         if ids.last != t.sop { ids.append(t.sop) }
         guard ids.count < config.contextLength else {
-            throw GenerationError.invalidArgument("the prompt has \(ids.count) tokens; the model's context holds \(config.contextLength)")
+            throw GenerationError.contextFull(needed: ids.count + 1, capacity: config.contextLength)
         }
         return ids
     }

@@ -76,10 +76,11 @@ public struct GLMTokenizer: Sendable {
     /// The text of model ids, by the layout's rules. Ids below the offset
     /// (image tokens) are dropped, as the reference drops them.
     public func decode(_ ids: [Int32]) throws -> String {
-        let local = ids.map { $0 - layout.offset }.filter { $0 >= 0 }
         if case .plain = layout, let bad = ids.first(where: { $0 < 0 }) {
             throw TokenizerError.unknownID(bad, vocabulary: sentencePiece.count)
         }
+        // compared before subtracting: an id near Int32.min minus the offset would overflow
+        let local = ids.filter { $0 >= layout.offset }.map { $0 - layout.offset }
         let text = try sentencePiece.decode(local)
         switch layout {
         case .plain: return text
