@@ -92,7 +92,9 @@ try:
         r = client.chat.completions.create(model="glm", messages=[{"role": "user", "content": f"Question {i}"}], max_tokens=8,
                                            temperature=0.7, seed=i, stream=(i % 2 == 0))
         if i % 2 == 0:
-            return "".join(c.choices[0].delta.content or "" for c in r if c.choices) is not None
+            # a streamed answer counts when its last chunk says why it ended
+            reasons = [c.choices[0].finish_reason for c in r if c.choices]
+            return bool(reasons) and reasons[-1] in ("stop", "length")
         return r.choices[0].finish_reason in ("stop", "length")
 
     start = time.time()
