@@ -160,18 +160,27 @@ enum { CHUNK_KEYS = 128 };
 /// Long contexts: ranges of CHUNK_KEYS keys (a thread takes a contiguous block of
 /// them), every pair folding SWEEP keys in turn (memory order), then the ranges'
 /// states merged per pair.
+/// Whether the key-range walk serves this shape (see glmk_attention_avx2).
+static int uses_key_ranges(const glmk_attention_shape *s) { return s->queries < 8 && s->keys >= 2 * CHUNK_KEYS; }
+
+/// The key-range walk's accumulators and states, in bytes.
+static void key_range_bytes(const glmk_attention_shape *s, size_t *acc, size_t *states) {
+    const int64_t pairs = s->queries * s->heads, chunks = (s->keys + CHUNK_KEYS - 1) / CHUNK_KEYS;
+    *acc = (size_t)(chunks * pairs * ((s->head_dim + 7) / 8 * 8)) * sizeof(float);
+    *states = (size_t)(chunks * pairs) * sizeof(attn_state);
+}
+
 static glmk_status attend_by_key_ranges(float *out, const float *q, const float *k, const float *v,
-                                        const glmk_attention_shape *s) {
+                                        const glmk_attention_shape *s, glmk_arena *arena) {
     const int64_t pairs = s->queries * s->heads, d = s->head_dim;
     const int64_t stride = (d + 7) / 8 * 8; // floats per accumulator, 32-byte aligned
     const int64_t chunks = (s->keys + CHUNK_KEYS - 1) / CHUNK_KEYS;
     // state (c, p): pair p over range c
-    float *acc = glmk_aligned_alloc(32, (size_t)(chunks * pairs * stride) * sizeof(float));
-    attn_state *states = malloc((size_t)(chunks * pairs) * sizeof(attn_state));
-    if (!acc || !states) {
-        free(acc), free(states);
-        return GLMK_ERR_SYSTEM;
-    }
+    size_t acc_bytes, state_bytes;
+    key_range_bytes(s, &acc_bytes, &state_bytes);
+    float *acc = glmk_arena_take(arena, acc_bytes);
+    attn_state *states = glmk_arena_take(arena, state_bytes);
+    if (!acc || !states) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < chunks; c++) {
         const int64_t begin = c * CHUNK_KEYS, end = begin + CHUNK_KEYS < s->keys ? begin + CHUNK_KEYS : s->keys;
@@ -204,20 +213,29 @@ static glmk_status attend_by_key_ranges(float *out, const float *q, const float 
         }
         state_write(pair_out(out, s, p), &st, d);
     }
-    free(acc), free(states);
     return GLMK_OK;
 }
 
+size_t glmk_attention_avx2_workspace(const glmk_attention_shape *s) {
+    if (!s || s->queries <= 0 || s->heads <= 0 || s->head_dim <= 0 || s->keys <= 0) return 0;
+    if (glmk_attention_blocked_applies(s)) return glmk_attention_blocked_avx2_workspace(s);
+    if (!uses_key_ranges(s)) return 0;
+    size_t acc, states;
+    key_range_bytes(s, &acc, &states);
+    return GLMK_WS_ROUND(acc) + GLMK_WS_ROUND(states);
+}
+
 glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, const float *v,
-                                const glmk_attention_shape *s) {
+                                const glmk_attention_shape *s, glmk_workspace ws) {
     const glmk_status status = glmk_check_attention(out, q, k, v, s);
     if (status != GLMK_OK) return status;
-    if (glmk_attention_blocked_applies(s)) return glmk_attention_blocked_avx2(out, q, k, v, s);
+    glmk_arena arena = glmk_arena_of(ws);
+    if (glmk_attention_blocked_applies(s)) return glmk_attention_blocked_avx2(out, q, k, v, s, &arena);
     // A few queries (decode) over at least two ranges: the key-range walk (measured
     // no slower than the pair walk from 64 keys up, 1.5-2x faster at 2048). Otherwise
     // (short caches; many queries with a head dim the blocked kernel does not take)
     // whole pairs per thread. Neither choice depends on the thread count.
-    if (s->queries < 8 && s->keys >= 2 * CHUNK_KEYS) return attend_by_key_ranges(out, q, k, v, s);
+    if (uses_key_ranges(s)) return attend_by_key_ranges(out, q, k, v, s, &arena);
     return attend_by_pairs(out, q, k, v, s);
 }
 

@@ -211,26 +211,30 @@ int glmk_attention_blocked_applies(const glmk_attention_shape *s) {
     return s->queries >= 8 && s->head_dim % 16 == 0;
 }
 
+size_t glmk_attention_blocked_avx2_workspace(const glmk_attention_shape *s) {
+    (void)s;
+    return (size_t)glmk_workspace_threads() * GLMK_WS_ROUND(sizeof(block_scratch));
+}
+
 glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float *k, const float *v,
-                                        const glmk_attention_shape *s) {
+                                        const glmk_attention_shape *s, glmk_arena *arena) {
     const int64_t span = QB * SUB, spans = (s->queries + span - 1) / span, pairs = spans * s->heads;
-    int failed = 0;
-#pragma omp parallel if (s->queries * s->keys * s->head_dim * s->heads >= GLMK_PARALLEL_MIN_WORK) reduction(| : failed)
+    const int threads = glmk_workspace_threads();
+    uint8_t *scratches = glmk_arena_take(arena, (size_t)threads * GLMK_WS_ROUND(sizeof(block_scratch)));
+    if (!scratches) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
+#pragma omp parallel if (s->queries * s->keys * s->head_dim * s->heads >= GLMK_PARALLEL_MIN_WORK) num_threads(threads)
     {
-        block_scratch *scratch = glmk_aligned_alloc(64, sizeof(block_scratch));
-        failed = scratch == NULL;
+        block_scratch *scratch = (block_scratch *)(scratches + (size_t)omp_get_thread_num() * GLMK_WS_ROUND(sizeof(block_scratch)));
         // static, 1 interleaves the short early spans and the long late ones (causal
         // work grows with the position) across threads; see attention_avx2.c on dynamic
 #pragma omp for schedule(static, 1)
         for (int64_t p = 0; p < pairs; p++) {
-            if (!scratch) continue;
             const int64_t b = p / s->heads, h = p % s->heads;
             const int64_t q0 = b * span;
             attend_blocks(out, q, k, v, s, h, q0, s->queries - q0 < span ? s->queries - q0 : span, scratch);
         }
-        free(scratch);
     }
-    return failed ? GLMK_ERR_SYSTEM : GLMK_OK;
+    return GLMK_OK;
 }
 
 #endif

@@ -14,7 +14,8 @@ static int key_visible(const glmk_attention_shape *s, int64_t key, int64_t query
 }
 
 glmk_status glmk_attention_scalar(float *out, const float *q, const float *k, const float *v,
-                                  const glmk_attention_shape *s) {
+                                  const glmk_attention_shape *s, glmk_workspace ws) {
+    (void)ws;
     const glmk_status status = glmk_check_attention(out, q, k, v, s);
     if (status != GLMK_OK) return status;
     const int64_t d = s->head_dim;

@@ -59,6 +59,34 @@ static inline void *glmk_aligned_alloc(size_t alignment, size_t bytes) {
     return aligned_alloc(alignment, rounded ? rounded : alignment);
 }
 
+/* Workspaces: a bump allocator over the caller's glmk_workspace. Every piece is
+ * 64-byte aligned and a multiple of 64 bytes, so that a query (the sum of
+ * GLMK_WS_ROUND sizes) and the carving agree exactly. */
+#define GLMK_WS_ROUND(bytes) ((((size_t)(bytes)) + 63) / 64 * 64)
+
+typedef struct {
+    uint8_t *next, *end;
+} glmk_arena;
+
+static inline glmk_arena glmk_arena_of(glmk_workspace ws) {
+    glmk_arena a = {(uint8_t *)ws.data, (uint8_t *)ws.data + (ws.data ? ws.bytes : 0)};
+    return a;
+}
+
+/// The next `bytes` (rounded up to 64) of the arena, or NULL when it is too small.
+/// Zero bytes give a non-NULL pointer that must not be read.
+static inline void *glmk_arena_take(glmk_arena *a, size_t bytes) {
+    const size_t rounded = GLMK_WS_ROUND(bytes);
+    if (rounded == 0) return a;
+    if (!a->next || (size_t)(a->end - a->next) < rounded || ((uintptr_t)a->next & 63)) return NULL;
+    void *p = a->next;
+    a->next += rounded;
+    return p;
+}
+
+/// Threads a parallel region may start from the calling thread (per-thread scratch).
+int glmk_workspace_threads(void);
+
 static inline int glmk_q4_at(const uint8_t *row, int64_t k) {
     const uint8_t byte = row[k >> 1];
     const int nibble = (k & 1) ? (byte & 0x0F) : (byte >> 4);
@@ -103,10 +131,10 @@ float glmk_dot_row_scalar(const glmk_matrix *w, int64_t row, const float *x);
 glmk_status glmk_dequantize_row_scalar(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count);
 glmk_status glmk_matvec_scalar(float *y, const glmk_matrix *w, const float *x, const float *bias);
 glmk_status glmk_matmul_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
-                               int64_t x_stride, int64_t m, const float *bias);
+                               int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
 glmk_status glmk_embedding_scalar(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
 glmk_status glmk_attention_scalar(float *out, const float *q, const float *k, const float *v,
-                                  const glmk_attention_shape *shape);
+                                  const glmk_attention_shape *shape, glmk_workspace ws);
 glmk_status glmk_residual_layernorm_scalar(float *out, const float *x, float alpha, const float *y,
                                            const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
 glmk_status glmk_bias_geglu_scalar(float *out, const float *u, const float *bias, int64_t rows, int64_t inner);
@@ -120,11 +148,13 @@ glmk_status glmk_matvec_q8_scalar(float *y, const glmk_matrix *w, const int8_t *
                                   const int32_t *x_sums, const float *bias);
 glmk_status glmk_check_matvec_q8(const float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales, const int32_t *x_sums);
 glmk_status glmk_matmul_q8_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
-                                  const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias);
-glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                   const int32_t *x_sums, const float *bias);
-glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                  const int32_t *x_sums);
+                                  const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                  glmk_workspace ws);
+glmk_status glmk_matvec_q16_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                   const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                   glmk_workspace ws);
+glmk_status glmk_check_matvec_q16(const float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                  const float *x_scales, const int32_t *x_sums, int64_t m);
 /// The pointers, the matrix and its type for the integer-activation kernels: INT4
 /// (q4_group with groups of 32·j), and Q8_0 when `q8_0_too`.
 glmk_status glmk_check_integer_activations(const float *y, const glmk_matrix *w, const void *xq, const float *x_scales,
@@ -136,11 +166,19 @@ typedef void (*glmk_q16_rows)(const glmk_matrix *w, int64_t n0, const int16_t *x
 /// GLM INT4 row `row`'s last, partial 32-block (cols % 32 columns, natural order) times
 /// its activations, scaled: what the SIMD kernels add after their whole blocks (0 if none).
 float glmk_q16_partial_block(const glmk_matrix *w, int64_t row, const int16_t *xq, const float *xs);
-/// The shared outer loop of the SIMD q16 kernels (arguments already checked): the
-/// zero-point terms, `eight` over groups of 8 rows in parallel, `one` for the rest, the bias.
-glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                        const int32_t *x_sums, const float *bias, const void *prepared,
-                                        glmk_q16_rows eight, glmk_q16_rows one);
+/// The zero-point terms (x_scale x x_sum per block) of m tokens, (m, blocks) floats in
+/// the arena: what glmk_matvec_q16_rows_driver takes as `corr`. NULL when the arena is short.
+float *glmk_q16_zero_points(glmk_arena *a, const glmk_matrix *w, const float *x_scales, const int32_t *x_sums, int64_t m);
+/// Bytes glmk_q16_zero_points takes.
+size_t glmk_q16_zero_points_bytes(const glmk_matrix *w, int64_t m);
+/// The shared outer loop of the SIMD q16 kernels (arguments already checked):
+/// `eight` over groups of 8 rows in parallel, `one` for the rest, each group
+/// serving the m tokens in turn while its rows are in cache, then the bias.
+/// Token t's inputs: xq + t k, x_scales and corr + t blocks, prepared + t prepared_bytes.
+glmk_status glmk_matvec_q16_rows_driver(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                        const float *x_scales, const float *corr, int64_t m, const float *bias,
+                                        const void *prepared, size_t prepared_bytes, glmk_q16_rows eight,
+                                        glmk_q16_rows one);
 glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s);
 
 #if GLMK_X86
@@ -148,10 +186,12 @@ float glmk_dot_row_avx2(const glmk_matrix *w, int64_t row, const float *x);
 glmk_status glmk_dequantize_row_avx2(float *out, const glmk_matrix *w, int64_t row, int64_t k0, int64_t count);
 glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, const float *bias);
 glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
-                             int64_t x_stride, int64_t m, const float *bias);
+                             int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
+size_t glmk_matmul_avx2_workspace(const glmk_matrix *w, int64_t m);
 glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
 glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, const float *v,
-                                const glmk_attention_shape *shape);
+                                const glmk_attention_shape *shape, glmk_workspace ws);
+size_t glmk_attention_avx2_workspace(const glmk_attention_shape *shape);
 glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha, const float *y,
                                          const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
 glmk_status glmk_bias_geglu_avx2(float *out, const float *u, const float *bias, int64_t rows, int64_t inner);
@@ -164,15 +204,21 @@ glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq
 /// Prefill attention 16 queries at a time (attention_blocked_avx2.c), for the shapes it applies to.
 int glmk_attention_blocked_applies(const glmk_attention_shape *s);
 glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float *k, const float *v,
-                                        const glmk_attention_shape *s);
+                                        const glmk_attention_shape *s, glmk_arena *a);
+size_t glmk_attention_blocked_avx2_workspace(const glmk_attention_shape *s);
 glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
-                                const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias);
-glmk_status glmk_matvec_q16_avx2(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                 const int32_t *x_sums, const float *bias);
+                                const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                glmk_workspace ws);
+size_t glmk_matmul_q8_vnni_workspace(const glmk_matrix *w, int64_t m);
+glmk_status glmk_matvec_q16_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                 const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                 glmk_workspace ws);
 glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                               const glmk_eltwise_shape *shape);
-glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                   const int32_t *x_sums, const float *bias);
+glmk_status glmk_matvec_q16_avx512(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                   const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                   glmk_workspace ws);
+size_t glmk_matvec_q16_avx512_workspace(const glmk_matrix *w, int64_t m);
 #endif
 
 /// Below this much work (elements, or multiply-accumulates) a kernel stays on one

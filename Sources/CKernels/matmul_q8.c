@@ -38,7 +38,9 @@ glmk_status glmk_check_matmul_q8(const float *y, int64_t y_stride, const glmk_ma
 
 /// The reference: the 8-bit-activation mat-vec, token by token.
 glmk_status glmk_matmul_q8_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
-                                  const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias) {
+                                  const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                  glmk_workspace ws) {
+    (void)ws;
     const glmk_status status = glmk_check_matmul_q8(y, y_stride, w, xq, x_scales, x_sums, m);
     if (status != GLMK_OK) return status;
     const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
@@ -269,38 +271,51 @@ GLMK_VNNI static void q8_panel(float *y, int64_t y_stride, const glmk_matrix *w,
     }
 }
 
+/// The packed activations (shared) and one accumulator block per thread.
+typedef struct {
+    size_t groups, scales, sums8, acc;
+} q8_pieces;
+
+static q8_pieces q8_piece_bytes(const glmk_matrix *w, int64_t m) {
+    const int64_t tiles = (m + Q8_MR - 1) / Q8_MR;
+    const size_t slots = (size_t)(tiles * ((w->cols + Q8_KC - 1) / Q8_KC));
+    q8_pieces p = {slots * (Q8_KC / 4 * Q8_MR) * sizeof(int32_t), slots * (Q8_BLOCKS * Q8_MR) * sizeof(float),
+                   slots * (Q8_BLOCKS * Q8_MR) * sizeof(int32_t), (size_t)(tiles * Q8_MR * Q8_NR) * sizeof(float)};
+    return p;
+}
+
+size_t glmk_matmul_q8_vnni_workspace(const glmk_matrix *w, int64_t m) {
+    if (!glmk_matmul_q8_fast_available() || m <= 0) return 0;
+    const q8_pieces p = q8_piece_bytes(w, m);
+    return GLMK_WS_ROUND(p.groups) + GLMK_WS_ROUND(p.scales) + GLMK_WS_ROUND(p.sums8) +
+           (size_t)glmk_workspace_threads() * GLMK_WS_ROUND(p.acc);
+}
+
 glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
-                                const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias) {
+                                const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                glmk_workspace ws) {
     const glmk_status status = glmk_check_matmul_q8(y, y_stride, w, xq, x_scales, x_sums, m);
     if (status != GLMK_OK) return status;
     if (!glmk_matmul_q8_fast_available()) return GLMK_ERR_UNSUPPORTED;
     const int64_t tiles = (m + Q8_MR - 1) / Q8_MR, panels = (w->rows + Q8_NR - 1) / Q8_NR;
     packed_x px = {.tiles = tiles, .kblocks = (w->cols + Q8_KC - 1) / Q8_KC};
-    const size_t slots = (size_t)(px.tiles * px.kblocks);
-    px.groups = glmk_aligned_alloc(64, slots * (Q8_KC / 4 * Q8_MR) * sizeof(int32_t));
-    px.scales = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(float));
-    px.sums8 = malloc(slots * (Q8_BLOCKS * Q8_MR) * sizeof(int32_t));
-    if (!px.groups || !px.scales || !px.sums8) {
-        free(px.groups), free(px.scales), free(px.sums8);
-        return GLMK_ERR_SYSTEM;
-    }
-    glmk_status result = GLMK_OK;
-#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
+    const q8_pieces bytes = q8_piece_bytes(w, m);
+    const int threads = glmk_workspace_threads();
+    glmk_arena arena = glmk_arena_of(ws);
+    px.groups = glmk_arena_take(&arena, bytes.groups);
+    px.scales = glmk_arena_take(&arena, bytes.scales);
+    px.sums8 = glmk_arena_take(&arena, bytes.sums8);
+    float *accs = glmk_arena_take(&arena, (size_t)threads * GLMK_WS_ROUND(bytes.acc));
+    if (!px.groups || !px.scales || !px.sums8 || !accs) return GLMK_ERR_INVALID_ARGUMENT; // a short workspace
+#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK) num_threads(threads)
     {
+        float *acc = accs + (size_t)omp_get_thread_num() * (GLMK_WS_ROUND(bytes.acc) / sizeof(float));
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < tiles; t++) pack_x_tile(&px, t, xq, x_scales, x_sums, m, w->cols);
-        float *acc = glmk_aligned_alloc(64, (size_t)(tiles * Q8_MR * Q8_NR) * sizeof(float));
-        if (!acc) {
-#pragma omp atomic write
-            result = GLMK_ERR_SYSTEM;
-        }
 #pragma omp for schedule(static)
-        for (int64_t p = 0; p < panels; p++)
-            if (acc) q8_panel(y, y_stride, w, &px, m, p * Q8_NR, bias, acc);
-        free(acc);
+        for (int64_t p = 0; p < panels; p++) q8_panel(y, y_stride, w, &px, m, p * Q8_NR, bias, acc);
     }
-    free(px.groups), free(px.scales), free(px.sums8);
-    return result;
+    return GLMK_OK;
 }
 
 #endif

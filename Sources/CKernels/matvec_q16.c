@@ -27,7 +27,6 @@
 #include "internal.h"
 #include <float.h>
 #include <math.h>
-#include <stdlib.h>
 
 static int glm_int4_layout(glmk_type type) { return type == GLMK_TYPE_Q4_ROW || type == GLMK_TYPE_Q4_GROUP; }
 
@@ -64,8 +63,9 @@ glmk_status glmk_quantize_activations_q16(int16_t *xq, float *scales, int32_t *s
     return GLMK_OK;
 }
 
-glmk_status glmk_check_matvec_q16(const float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                  const int32_t *x_sums) {
+glmk_status glmk_check_matvec_q16(const float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                  const float *x_scales, const int32_t *x_sums, int64_t m) {
+    if (m <= 0 || (m > 1 && y_stride < w->rows)) return GLMK_ERR_INVALID_ARGUMENT;
     return glmk_check_integer_activations(y, w, xq, x_scales, x_sums, 1); // Q8_0 too: 16-bit x meets its int8 weights
 }
 
@@ -78,40 +78,59 @@ float glmk_q16_partial_block(const glmk_matrix *w, int64_t row, const int16_t *x
     return scale * xs[whole] * (float)dot;
 }
 
-glmk_status glmk_matvec_q16_rows_driver(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                        const int32_t *x_sums, const float *bias, const void *prepared,
-                                        glmk_q16_rows eight, glmk_q16_rows one) {
-    // the zero-point term per block, shared by all rows (on the stack up to GLM-130B's widths)
-    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
-    float corr_stack[2048];
-    float *corr = blocks <= 2048 ? corr_stack : malloc((size_t)blocks * sizeof(float));
-    if (!corr) return GLMK_ERR_SYSTEM;
-    for (int64_t b = 0; b < blocks; b++) corr[b] = x_scales[b] * (float)x_sums[b];
-    const int64_t groups = w->rows / 8;
-#pragma omp parallel for schedule(static) if (w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t g = 0; g < groups; g++) eight(w, g * 8, xq, x_scales, corr, prepared, y + g * 8);
-    for (int64_t n = groups * 8; n < w->rows; n++) one(w, n, xq, x_scales, corr, prepared, y + n);
+size_t glmk_q16_zero_points_bytes(const glmk_matrix *w, int64_t m) {
+    return GLMK_WS_ROUND((size_t)(m * ((w->cols + GLMK_QK - 1) / GLMK_QK)) * sizeof(float));
+}
+
+float *glmk_q16_zero_points(glmk_arena *a, const glmk_matrix *w, const float *x_scales, const int32_t *x_sums, int64_t m) {
+    const int64_t count = m * ((w->cols + GLMK_QK - 1) / GLMK_QK);
+    float *corr = glmk_arena_take(a, (size_t)count * sizeof(float));
+    if (corr)
+        for (int64_t b = 0; b < count; b++) corr[b] = x_scales[b] * (float)x_sums[b];
+    return corr;
+}
+
+glmk_status glmk_matvec_q16_rows_driver(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                        const float *x_scales, const float *corr, int64_t m, const float *bias,
+                                        const void *prepared, size_t prepared_bytes, glmk_q16_rows eight,
+                                        glmk_q16_rows one) {
+    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK, groups = w->rows / 8;
+    // Each group of 8 rows serves every token before the next group: the rows come
+    // from memory once per call. A token's arithmetic does not depend on m or on
+    // which thread runs its group, so each row of y equals the one-token call's.
+#define Q16_TOKEN_ARGS(t) xq + (t) * w->cols, x_scales + (t) * blocks, corr + (t) * blocks, \
+        prepared ? (const uint8_t *)prepared + (size_t)(t) * prepared_bytes : NULL
+#pragma omp parallel for schedule(static) if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t t = 0; t < m; t++) eight(w, g * 8, Q16_TOKEN_ARGS(t), y + t * y_stride + g * 8);
+    for (int64_t n = groups * 8; n < w->rows; n++)
+        for (int64_t t = 0; t < m; t++) one(w, n, Q16_TOKEN_ARGS(t), y + t * y_stride + n);
+#undef Q16_TOKEN_ARGS
     if (bias)
-        for (int64_t n = 0; n < w->rows; n++) y[n] += bias[n];
-    if (corr != corr_stack) free(corr);
+        for (int64_t t = 0; t < m; t++)
+            for (int64_t n = 0; n < w->rows; n++) y[t * y_stride + n] += bias[n];
     return GLMK_OK;
 }
 
-glmk_status glmk_matvec_q16_scalar(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                   const int32_t *x_sums, const float *bias) {
-    const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
+glmk_status glmk_matvec_q16_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                   const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                   glmk_workspace ws) {
+    (void)ws;
+    const glmk_status status = glmk_check_matvec_q16(y, y_stride, w, xq, x_scales, x_sums, m);
     if (status != GLMK_OK) return status;
-    for (int64_t n = 0; n < w->rows; n++) {
-        double total = 0.0;
-        for (int64_t b = 0; b * GLMK_QK < w->cols; b++) {
-            const int64_t k0 = b * GLMK_QK, count = w->cols - k0 < GLMK_QK ? w->cols - k0 : GLMK_QK;
-            int64_t dot = 0;
-            float scale = 0.0f; // one weight scale per 32-block: a block's, a row's or a group's (32·j)
-            for (int64_t i = 0; i < count; i++)
-                dot += (int64_t)glmk_weight_q(w, n, k0 + i, &scale) * xq[q16_position(w->type, k0 + i, w->cols)];
-            total += (double)scale * (double)x_scales[b] * (double)dot;
+    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK;
+    for (int64_t t = 0; t < m; t++, y += y_stride, xq += w->cols, x_scales += blocks)
+        for (int64_t n = 0; n < w->rows; n++) {
+            double total = 0.0;
+            for (int64_t b = 0; b * GLMK_QK < w->cols; b++) {
+                const int64_t k0 = b * GLMK_QK, count = w->cols - k0 < GLMK_QK ? w->cols - k0 : GLMK_QK;
+                int64_t dot = 0;
+                float scale = 0.0f; // one weight scale per 32-block: a block's, a row's or a group's (32·j)
+                for (int64_t i = 0; i < count; i++)
+                    dot += (int64_t)glmk_weight_q(w, n, k0 + i, &scale) * xq[q16_position(w->type, k0 + i, w->cols)];
+                total += (double)scale * (double)x_scales[b] * (double)dot;
+            }
+            y[n] = (float)total + (bias ? bias[n] : 0.0f);
         }
-        y[n] = (float)total + (bias ? bias[n] : 0.0f);
-    }
     return GLMK_OK;
 }

@@ -148,11 +148,15 @@ __attribute__((target("avx2,fma,f16c"), noinline)) static void one_row(const glm
     rows(1, w, n0, xq, xs, corr, out);
 }
 
-glmk_status glmk_matvec_q16_avx2(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                    const int32_t *x_sums, const float *bias) {
-    const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
+glmk_status glmk_matvec_q16_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                 const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                 glmk_workspace ws) {
+    const glmk_status status = glmk_check_matvec_q16(y, y_stride, w, xq, x_scales, x_sums, m);
     if (status != GLMK_OK) return status;
-    return glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, NULL, eight_rows, one_row);
+    glmk_arena arena = glmk_arena_of(ws);
+    const float *corr = glmk_q16_zero_points(&arena, w, x_scales, x_sums, m);
+    if (!corr) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
+    return glmk_matvec_q16_rows_driver(y, y_stride, w, xq, x_scales, corr, m, bias, NULL, 0, eight_rows, one_row);
 }
 
 

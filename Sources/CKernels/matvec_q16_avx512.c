@@ -48,7 +48,6 @@
  */
 #include "internal.h"
 #include "simd_avx2.h"
-#include <stdlib.h>
 
 #if GLMK_X86
 
@@ -64,14 +63,19 @@ typedef struct {
     float *lane_zeros;  // quads x 16: block j's zero-point term 8 s_x sum(x) / 4 in lanes 4j .. 4j + 3
 } split_activations;
 
-/// One allocation per call holds all three arrays (free(s->bytes) releases it).
-static glmk_status split_activations_make(split_activations *s, const int16_t *xq, const float *xs, const int32_t *sums,
-                                          int64_t quads) {
+/// Bytes of one token's split activations (the three arrays, each 64-byte aligned).
+static size_t split_activations_bytes(int64_t quads) {
+    return GLMK_WS_ROUND((size_t)(quads * QUAD_BYTES)) + 2 * GLMK_WS_ROUND((size_t)(quads * QUAD_LANES) * sizeof(float));
+}
+
+/// Splits one token's activations into `s`, its arrays taken from the arena.
+static glmk_status split_activations_make(split_activations *s, glmk_arena *arena, const int16_t *xq, const float *xs,
+                                          const int32_t *sums, int64_t quads) {
     const size_t lane_bytes = (size_t)(quads * QUAD_LANES) * sizeof(float);
-    s->bytes = glmk_aligned_alloc(64, (size_t)(quads * QUAD_BYTES) + 2 * lane_bytes + 64); // + 64: never a zero-size request
-    if (!s->bytes) return GLMK_ERR_SYSTEM;
-    s->lane_scales = (float *)(s->bytes + quads * QUAD_BYTES); // 64-byte aligned: QUAD_BYTES is
-    s->lane_zeros = (float *)((uint8_t *)s->lane_scales + lane_bytes);
+    s->bytes = glmk_arena_take(arena, (size_t)(quads * QUAD_BYTES));
+    s->lane_scales = glmk_arena_take(arena, lane_bytes);
+    s->lane_zeros = glmk_arena_take(arena, lane_bytes);
+    if (!s->bytes || !s->lane_scales || !s->lane_zeros) return GLMK_ERR_INVALID_ARGUMENT; // a short workspace
     for (int64_t p = 0; p < quads; p++) {
         uint8_t *out = s->bytes + p * QUAD_BYTES;
         for (int half = 0; half < 2; half++)
@@ -245,19 +249,35 @@ __attribute__((target(Z_TARGET), noinline)) static void z_one_row(const glmk_mat
     z_rows(1, w, n0, xq, xs, corr, prepared, out);
 }
 
-glmk_status glmk_matvec_q16_avx512(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                                   const int32_t *x_sums, const float *bias) {
-    const glmk_status status = glmk_check_matvec_q16(y, w, xq, x_scales, x_sums);
+static int quads_fit(const glmk_matrix *w) {
+    return w->type == GLMK_TYPE_Q4_ROW || w->type == GLMK_TYPE_Q4_0 || (w->type == GLMK_TYPE_Q4_GROUP && w->group % QUAD == 0);
+}
+
+size_t glmk_matvec_q16_avx512_workspace(const glmk_matrix *w, int64_t m) {
+    size_t bytes = glmk_q16_zero_points_bytes(w, m);
+    if (quads_fit(w))
+        bytes += GLMK_WS_ROUND((size_t)m * sizeof(split_activations)) + (size_t)m * split_activations_bytes((w->cols / GLMK_QK) / 4);
+    return bytes;
+}
+
+glmk_status glmk_matvec_q16_avx512(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                                   const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                                   glmk_workspace ws) {
+    const glmk_status status = glmk_check_matvec_q16(y, y_stride, w, xq, x_scales, x_sums, m);
     if (status != GLMK_OK) return status;
-    const int quads_fit = w->type == GLMK_TYPE_Q4_ROW || w->type == GLMK_TYPE_Q4_0 ||
-                          (w->type == GLMK_TYPE_Q4_GROUP && w->group % QUAD == 0);
-    if (!quads_fit) return glmk_matvec_q16_avx2(y, w, xq, x_scales, x_sums, bias);
-    split_activations split;
-    const glmk_status made = split_activations_make(&split, xq, x_scales, x_sums, (w->cols / GLMK_QK) / 4);
-    if (made != GLMK_OK) return made;
-    const glmk_status result = glmk_matvec_q16_rows_driver(y, w, xq, x_scales, x_sums, bias, &split, z_eight_rows, z_one_row);
-    free(split.bytes);
-    return result;
+    if (!quads_fit(w)) return glmk_matvec_q16_avx2(y, y_stride, w, xq, x_scales, x_sums, m, bias, ws);
+    glmk_arena arena = glmk_arena_of(ws);
+    const float *corr = glmk_q16_zero_points(&arena, w, x_scales, x_sums, m);
+    split_activations *split = glmk_arena_take(&arena, (size_t)m * sizeof(split_activations));
+    if (!corr || !split) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
+    const int64_t blocks = (w->cols + GLMK_QK - 1) / GLMK_QK, quads = (w->cols / GLMK_QK) / 4;
+    for (int64_t t = 0; t < m; t++) {
+        const glmk_status made = split_activations_make(&split[t], &arena, xq + t * w->cols, x_scales + t * blocks,
+                                                        x_sums + t * blocks, quads);
+        if (made != GLMK_OK) return made;
+    }
+    return glmk_matvec_q16_rows_driver(y, y_stride, w, xq, x_scales, corr, m, bias, split,
+                                       sizeof(split_activations), z_eight_rows, z_one_row);
 }
 
 #endif

@@ -353,26 +353,40 @@ GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix
     }
 }
 
+/// X's packed K-block (shared) and each thread's panel rows and panel, in bytes.
+static void matmul_piece_bytes(const glmk_matrix *w, int64_t m, size_t *shared, size_t *per_thread) {
+    const int64_t kc_max = w->cols < glmk_matmul_kc() ? w->cols : glmk_matmul_kc();
+    *shared = GLMK_WS_ROUND((size_t)(((m + MR - 1) / MR) * MR * kc_max) * sizeof(float));
+    *per_thread = 2 * GLMK_WS_ROUND((size_t)(NR * kc_max) * sizeof(float));
+}
+
+size_t glmk_matmul_avx2_workspace(const glmk_matrix *w, int64_t m) {
+    if (m <= 0 || w->cols <= 0) return 0;
+    size_t shared, per_thread;
+    matmul_piece_bytes(w, m, &shared, &per_thread);
+    return shared + (size_t)glmk_workspace_threads() * per_thread;
+}
+
 glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
-                             int64_t x_stride, int64_t m, const float *bias) {
+                             int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws) {
     const glmk_status status = glmk_check_product(y, w, x);
     if (status != GLMK_OK) return status;
     if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;
     const int64_t kc_max = w->cols < glmk_matmul_kc() ? w->cols : glmk_matmul_kc();
     const int64_t panels = (w->rows + NR - 1) / NR, tiles = (m + MR - 1) / MR;
+    const int threads = glmk_workspace_threads();
+    size_t shared, per_thread;
+    matmul_piece_bytes(w, m, &shared, &per_thread);
+    glmk_arena arena = glmk_arena_of(ws);
     // X's K-block packed once and shared by all threads' panels (tiles x kc x 6 floats)
-    float *xp = glmk_aligned_alloc(64, (size_t)(tiles * MR * kc_max) * sizeof(float));
-    if (!xp) return GLMK_ERR_SYSTEM;
-    glmk_status result = GLMK_OK;
-#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
+    float *xp = glmk_arena_take(&arena, shared);
+    uint8_t *thread_scratch = glmk_arena_take(&arena, (size_t)threads * per_thread);
+    if (!xp || !thread_scratch) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
+#pragma omp parallel if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK) num_threads(threads)
     {
         panel_scratch scratch = {.kc_max = kc_max};
-        scratch.rows = glmk_aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
-        scratch.panel = glmk_aligned_alloc(64, (size_t)(NR * kc_max) * sizeof(float));
-        if (!scratch.rows || !scratch.panel) {
-#pragma omp atomic write
-            result = GLMK_ERR_SYSTEM;
-        }
+        scratch.rows = (float *)(thread_scratch + (size_t)omp_get_thread_num() * per_thread);
+        scratch.panel = scratch.rows + per_thread / 2 / sizeof(float);
 #pragma omp for schedule(static)
         for (int64_t t = 0; t < m; t++)
             for (int64_t n = 0; n < w->rows; n++) y[t * y_stride + n] = bias ? bias[n] : 0.0f;
@@ -381,14 +395,10 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < tiles; t++) pack_tile(xp + t * kc * MR, x, x_stride, m, t * MR, k0, kc);
 #pragma omp for schedule(static)
-            for (int64_t p = 0; p < panels; p++)
-                if (scratch.rows && scratch.panel) matmul_panel(y, y_stride, w, xp, m, p * NR, k0, kc, &scratch);
+            for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, xp, m, p * NR, k0, kc, &scratch);
         }
-        free(scratch.rows);
-        free(scratch.panel);
     }
-    free(xp);
-    return result;
+    return GLMK_OK;
 }
 
 // MARK: - Embedding lookup

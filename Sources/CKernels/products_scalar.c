@@ -50,7 +50,8 @@ glmk_status glmk_matvec_scalar(float *y, const glmk_matrix *w, const float *x, c
 }
 
 glmk_status glmk_matmul_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
-                               int64_t x_stride, int64_t m, const float *bias) {
+                               int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws) {
+    (void)ws;
     const glmk_status status = glmk_check_product(y, w, x);
     if (status != GLMK_OK) return status;
     if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;

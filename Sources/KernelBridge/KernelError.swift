@@ -30,25 +30,26 @@ public enum KernelError: Error, Equatable, CustomStringConvertible {
     }
 
     /// Turns a C status into a thrown error; `detail` says what was being attempted.
-    static func check(_ status: glmk_status, _ operation: String, _ detail: @autoclosure () -> String) throws {
+    static func check(_ status: glmk_status, _ operation: @autoclosure () -> String, _ detail: @autoclosure () -> String) throws {
         switch status {
         case GLMK_OK: return
-        case GLMK_ERR_UNSUPPORTED: throw KernelError.unsupported(operation: operation, detail: detail())
-        case GLMK_ERR_OUT_OF_RANGE: throw KernelError.outOfRange(operation: operation, detail: detail())
-        case GLMK_ERR_SYSTEM: throw KernelError.system(operation: operation)
-        default: throw KernelError.invalidArgument(operation: operation, detail: detail())
+        case GLMK_ERR_UNSUPPORTED: throw KernelError.unsupported(operation: operation(), detail: detail())
+        case GLMK_ERR_OUT_OF_RANGE: throw KernelError.outOfRange(operation: operation(), detail: detail())
+        case GLMK_ERR_SYSTEM: throw KernelError.system(operation: operation())
+        default: throw KernelError.invalidArgument(operation: operation(), detail: detail())
         }
     }
 
-    static func require(_ array: Int, atLeast expected: Int, _ operation: String, _ argument: String) throws {
+    // The operation's name is an autoclosure: callers build it (a string per call) only when something fails.
+    static func require(_ array: Int, atLeast expected: Int, _ operation: @autoclosure () -> String, _ argument: String) throws {
         if array < expected {
-            throw KernelError.shapeMismatch(operation: operation, argument: argument, expected: expected, actual: array)
+            throw KernelError.shapeMismatch(operation: operation(), argument: argument, expected: expected, actual: array)
         }
     }
 
-    static func require(_ array: Int, exactly expected: Int, _ operation: String, _ argument: String) throws {
+    static func require(_ array: Int, exactly expected: Int, _ operation: @autoclosure () -> String, _ argument: String) throws {
         if array != expected {
-            throw KernelError.shapeMismatch(operation: operation, argument: argument, expected: expected, actual: array)
+            throw KernelError.shapeMismatch(operation: operation(), argument: argument, expected: expected, actual: array)
         }
     }
 }

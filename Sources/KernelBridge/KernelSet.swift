@@ -5,6 +5,8 @@
 public protocol KernelSet: Sendable {
     func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws
     func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws
+    /// One token of each of m sequences: each row of y exactly what matvec gives for that row alone.
+    func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws
     func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws
     func attention(q: [Float], k: [Float], v: [Float], shape: AttentionShape, into out: inout [Float]) throws
     func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws
@@ -38,6 +40,19 @@ public enum OperationName {
 extension Kernels: KernelSet {}
 
 extension KernelSet {
+    /// Batched mat-vecs as one matvec per row: what a kernel set without a batched kernel does.
+    public func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
+        let (k, n) = (w.cols, w.rows)
+        guard m > 0, x.count >= m * k, y.count >= m * n else {
+            throw KernelError.shapeMismatch(operation: "matvecs.\(w.type.rawValue)", argument: "x/y", expected: m * k, actual: x.count)
+        }
+        var row = [Float](repeating: 0, count: n)
+        for t in 0..<m {
+            try matvec(w, Array(x[(t * k)..<((t + 1) * k)]), bias: bias, into: &row)
+            y.withUnsafeMutableBufferPointer { yp in row.withUnsafeBufferPointer { (yp.baseAddress! + t * n).update(from: $0.baseAddress!, count: n) } }
+        }
+    }
+
     // Convenience forms with the defaults most callers use.
     public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, into y: inout [Float]) throws {
         try matmul(w, x, tokens: m, bias: nil, into: &y)

@@ -52,109 +52,155 @@ public struct Kernels: Sendable {
     public static var hasFastInt8MatMul: Bool { glmk_matmul_q8_fast_available() != 0 }
 
     // MARK: - Products
+    //
+    // Arrays may be longer than the shapes need (a session's buffers are sized for
+    // its largest chunk): each check is that an array holds what the call reads or
+    // writes. Operation names are built only when a call fails.
 
     /// y (n) = W (n, k) @ x (k) + bias (n).
     public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
-        let op = "matvec.\(w.type.rawValue)"
-        try KernelError.require(x.count, exactly: w.cols, op, "x")
-        try KernelError.require(y.count, exactly: w.rows, op, "y")
-        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
-        if activations.applies(to: w) {
-            return activations == .q8 ? try matvecQ8(w, x, bias: bias, into: &y) : try matvecQ16(w, x, bias: bias, into: &y)
-        }
-        let fn = table.matvec!
-        let status = w.withDescriptor { desc in
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    withOptionalPointer(bias) { fn(yp.baseAddress, desc, xp.baseAddress, $0) }
+        try matvecs(w, x, tokens: 1, bias: bias, into: &y)
+    }
+
+    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias, each row exactly what `matvec` gives for
+    /// that token alone: the batched decode step, one token of each of m sequences.
+    /// With 16-bit activations (the default for quantized weights) one kernel call
+    /// streams the weights once for all m tokens.
+    public func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
+        try checkProduct("matvec", w, x, tokens: m, bias: bias, y: y)
+        if activations.applies(to: w), activations == .q16 { return try matvecQ16(w, x, tokens: m, bias: bias, into: &y) }
+        for t in 0..<m { // FP32 or 8-bit activations: one mat-vec per token
+            if activations.applies(to: w) {
+                try matvecQ8(w, x, token: t, bias: bias, into: &y)
+                continue
+            }
+            let fn = table.matvec!
+            let status = w.withDescriptor { desc in
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        withOptionalPointer(bias) { fn(yp.baseAddress! + t * w.rows, desc, xp.baseAddress! + t * w.cols, $0) }
+                    }
                 }
             }
+            try KernelError.check(status, "matvec.\(w.type.rawValue)", "\(w.rows)x\(w.cols)")
         }
-        try KernelError.check(status, op, "\(w.rows)x\(w.cols)")
     }
 
     /// y = W x + b for an INT4 W with x quantized to 8 bits per 32-block (integer dot products).
     public func matvecQ8(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
-        try quantizedMatvec(w, x, bias: bias, into: &y, as: Int8.self, op: "matvec_q8",
-                            unsupported: "q8 activations need an INT4 matrix (q4_group with groups of 32·j)",
-                            quantize: { glmk_quantize_activations($0, $1, $2, $3, Int64(w.cols)) }, kernel: table.matvec_q8!)
+        try checkProduct("matvec_q8", w, x, tokens: 1, bias: bias, y: y)
+        try matvecQ8(w, x, token: 0, bias: bias, into: &y)
+    }
+
+    /// Row `token` of X through the 8-bit mat-vec (shapes already checked).
+    private func matvecQ8(_ w: WeightMatrix, _ x: [Float], token t: Int, bias: [Float]?, into y: inout [Float]) throws {
+        let blocks = (w.cols + 31) / 32
+        var layout = ScratchLayout()
+        let (q, s, u) = (layout.add(Int8.self, w.cols), layout.add(Float.self, blocks), layout.add(Int32.self, blocks))
+        let base = KernelScratch.current.reserve(layout.bytes)
+        let (xq, xs, xu) = (base.advanced(by: q).assumingMemoryBound(to: Int8.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
+                            base.advanced(by: u).assumingMemoryBound(to: Int32.self))
+        let quantized = x.withUnsafeBufferPointer { glmk_quantize_activations(xq, xs, xu, $0.baseAddress! + t * w.cols, Int64(w.cols)) }
+        try KernelError.check(quantized, "matvec_q8.\(w.type.rawValue)", "quantizing \(w.cols) activations")
+        let fn = table.matvec_q8!
+        let status = w.withDescriptor { desc in
+            y.withUnsafeMutableBufferPointer { yp in withOptionalPointer(bias) { fn(yp.baseAddress! + t * w.rows, desc, xq, xs, xu, $0) } }
+        }
+        try KernelError.check(status, "matvec_q8.\(w.type.rawValue)", "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
     }
 
     /// y = W x + b for an INT4 or Q8_0 W with x rounded to 16 bits per 32-block (integer dot products).
     public func matvecQ16(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws {
-        try quantizedMatvec(w, x, bias: bias, into: &y, as: Int16.self, op: "matvec_q16",
-                            unsupported: "q16 activations need a q4_0, q4_row, q4_group (groups of 32·j) or q8_0 matrix",
-                            quantize: { glmk_quantize_activations_q16($0, $1, $2, $3, Int64(w.cols), w.type.cValue) },
-                            kernel: table.matvec_q16!)
+        try matvecQ16(w, x, tokens: 1, bias: bias, into: &y)
     }
 
-    /// The shared path of the integer-activation mat-vecs: x quantized per 32-block into
-    /// Q values, block scales and block sums, then the kernel on them.
-    private func quantizedMatvec<Q: FixedWidthInteger>(
-        _ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float], as _: Q.Type, op name: String, unsupported: String,
-        quantize: (UnsafeMutablePointer<Q>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Int32>?, UnsafePointer<Float>?) -> glmk_status,
-        kernel: (UnsafeMutablePointer<Float>?, UnsafePointer<glmk_matrix>?, UnsafePointer<Q>?, UnsafePointer<Float>?,
-                 UnsafePointer<Int32>?, UnsafePointer<Float>?) -> glmk_status
-    ) throws {
-        let op = "\(name).\(w.type.rawValue)"
-        try KernelError.require(x.count, exactly: w.cols, op, "x")
-        try KernelError.require(y.count, exactly: w.rows, op, "y")
-        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
-        let xq = try QuantizedActivations<Q>(x, rows: 1, cols: w.cols, op: op, quantize: quantize)
+    /// Y = X W^T + b with each of m tokens rounded to 16 bits per 32-block: one call, the weights read once.
+    public func matvecQ16(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
+        try checkProduct("matvec_q16", w, x, tokens: m, bias: bias, y: y)
+        let blocks = (w.cols + 31) / 32
+        let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATVEC_Q16, $0, Int64(m), nil) }
+        var layout = ScratchLayout()
+        let (q, s, u) = (layout.add(Int16.self, m * w.cols), layout.add(Float.self, m * blocks), layout.add(Int32.self, m * blocks))
+        let ws = layout.add(UInt8.self, workspace)
+        let base = KernelScratch.current.reserve(layout.bytes)
+        let (xq, xs, xu) = (base.advanced(by: q).assumingMemoryBound(to: Int16.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
+                            base.advanced(by: u).assumingMemoryBound(to: Int32.self))
+        let quantized = x.withUnsafeBufferPointer { xp -> glmk_status in
+            for t in 0..<m {
+                let status = glmk_quantize_activations_q16(xq + t * w.cols, xs + t * blocks, xu + t * blocks, xp.baseAddress! + t * w.cols,
+                                                           Int64(w.cols), w.type.cValue)
+                if status != GLMK_OK { return status }
+            }
+            return GLMK_OK
+        }
+        try KernelError.check(quantized, "matvec_q16.\(w.type.rawValue)", "quantizing \(m) x \(w.cols) activations")
+        let fn = table.matvec_q16!
         let status = w.withDescriptor { desc in
-            xq.withPointers { q, s, u in
-                y.withUnsafeMutableBufferPointer { yp in
-                    withOptionalPointer(bias) { kernel(yp.baseAddress, desc, q, s, u, $0) }
+            y.withUnsafeMutableBufferPointer { yp in
+                withOptionalPointer(bias) {
+                    fn(yp.baseAddress, Int64(w.rows), desc, xq, xs, xu, Int64(m), $0, glmk_workspace(data: base + ws, bytes: workspace))
                 }
             }
         }
-        try KernelError.check(status, op, unsupported)
+        try KernelError.check(status, "matvec_q16.\(w.type.rawValue)", "q16 activations need a q4_0, q4_row, q4_group (groups of 32·j) or q8_0 matrix")
     }
 
     /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n). One token goes to the mat-vec kernel.
     public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
-        let op = "matmul.\(w.type.rawValue)"
-        guard m > 0 else { throw KernelError.invalidArgument(operation: op, detail: "tokens must be positive") }
-        try KernelError.require(x.count, exactly: m * w.cols, op, "x")
-        try KernelError.require(y.count, exactly: m * w.rows, op, "y")
-        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        try checkProduct("matmul", w, x, tokens: m, bias: bias, y: y)
         if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
         if activations == .q8, activations.applies(to: w), try matmulQ8(w, x, tokens: m, bias: bias, into: &y) { return }
         let fn = table.matmul!
+        let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL, $0, Int64(m), nil) }
+        let base = KernelScratch.current.reserve(workspace)
         let status = w.withDescriptor { desc in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     withOptionalPointer(bias) {
-                        fn(yp.baseAddress, Int64(w.rows), desc, xp.baseAddress, Int64(w.cols), Int64(m), $0)
+                        fn(yp.baseAddress, Int64(w.rows), desc, xp.baseAddress, Int64(w.cols), Int64(m), $0,
+                           glmk_workspace(data: base, bytes: workspace))
                     }
                 }
             }
         }
-        try KernelError.check(status, op, "\(m) tokens, \(w.rows)x\(w.cols)")
+        try KernelError.check(status, "matmul.\(w.type.rawValue)", "\(m) tokens, \(w.rows)x\(w.cols)")
     }
 
     /// Y = X W^T + b for an INT4 W with each token's x quantized to 8 bits per 32-block
     /// (integer dot products). Returns false, computing nothing, where this CPU has no
     /// fast int8 mat-mat (it needs AVX-512 VNNI): the caller then runs the FP32 one.
     public func matmulQ8(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws -> Bool {
-        let op = "matmul_q8.\(w.type.rawValue)"
-        try KernelError.require(x.count, exactly: m * w.cols, op, "x")
-        try KernelError.require(y.count, exactly: m * w.rows, op, "y")
-        if let bias { try KernelError.require(bias.count, exactly: w.rows, op, "bias") }
+        try checkProduct("matmul_q8", w, x, tokens: m, bias: bias, y: y)
         if isa != .scalar, !Kernels.hasFastInt8MatMul { return false } // nothing to quantize for
-        let xq = try QuantizedActivations<Int8>(x, rows: m, cols: w.cols, op: op) {
-            glmk_quantize_activation_rows($0, $1, $2, $3, Int64(m), Int64(w.cols))
-        }
+        let blocks = (w.cols + 31) / 32
+        let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL_Q8, $0, Int64(m), nil) }
+        var layout = ScratchLayout()
+        let (q, s, u) = (layout.add(Int8.self, m * w.cols), layout.add(Float.self, m * blocks), layout.add(Int32.self, m * blocks))
+        let ws = layout.add(UInt8.self, workspace)
+        let base = KernelScratch.current.reserve(layout.bytes)
+        let (xq, xs, xu) = (base.advanced(by: q).assumingMemoryBound(to: Int8.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
+                            base.advanced(by: u).assumingMemoryBound(to: Int32.self))
+        let quantized = x.withUnsafeBufferPointer { glmk_quantize_activation_rows(xq, xs, xu, $0.baseAddress, Int64(m), Int64(w.cols)) }
+        try KernelError.check(quantized, "matmul_q8.\(w.type.rawValue)", "quantizing \(m) x \(w.cols) activations")
         let fn = table.matmul_q8!
         let status = w.withDescriptor { desc in
-            xq.withPointers { q, s, u in
-                y.withUnsafeMutableBufferPointer { yp in
-                    withOptionalPointer(bias) { fn(yp.baseAddress, Int64(w.rows), desc, q, s, u, Int64(m), $0) }
+            y.withUnsafeMutableBufferPointer { yp in
+                withOptionalPointer(bias) {
+                    fn(yp.baseAddress, Int64(w.rows), desc, xq, xs, xu, Int64(m), $0, glmk_workspace(data: base + ws, bytes: workspace))
                 }
             }
         }
-        try KernelError.check(status, op, "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
+        try KernelError.check(status, "matmul_q8.\(w.type.rawValue)", "q8 activations need an INT4 matrix (q4_group with groups of 32·j)")
         return true
+    }
+
+    /// The size checks every product makes: m tokens of x in, m rows of y out, bias (n).
+    private func checkProduct(_ name: @autoclosure () -> String, _ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?,
+                              y: [Float]) throws {
+        guard m > 0 else { throw KernelError.invalidArgument(operation: "\(name()).\(w.type.rawValue)", detail: "tokens must be positive") }
+        try KernelError.require(x.count, atLeast: m * w.cols, "\(name()).\(w.type.rawValue)", "x")
+        try KernelError.require(y.count, atLeast: m * w.rows, "\(name()).\(w.type.rawValue)", "y")
+        if let bias { try KernelError.require(bias.count, exactly: w.rows, "\(name()).\(w.type.rawValue)", "bias") }
     }
 
     /// All of W as FP32 (rows, cols).
@@ -172,10 +218,10 @@ public struct Kernels: Sendable {
 
     /// out (ids, cols) = the table's rows `ids`.
     public func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws {
-        let op = "embedding.\(table.type.rawValue)"
-        try KernelError.require(out.count, exactly: ids.count * table.cols, op, "out")
+        func op() -> String { "embedding.\(table.type.rawValue)" }
+        try KernelError.require(out.count, atLeast: ids.count * table.cols, op(), "out")
         if let bad = ids.first(where: { $0 < 0 || Int($0) >= table.rows }) {
-            throw KernelError.outOfRange(operation: op, detail: "token id \(bad) outside [0, \(table.rows))")
+            throw KernelError.outOfRange(operation: op(), detail: "token id \(bad) outside [0, \(table.rows))")
         }
         guard !ids.isEmpty else { return }
         let fn = self.table.embedding!
@@ -184,25 +230,26 @@ public struct Kernels: Sendable {
                 out.withUnsafeMutableBufferPointer { fn($0.baseAddress, desc, idp.baseAddress, Int64(ids.count)) }
             }
         }
-        try KernelError.check(status, op, "\(ids.count) ids")
+        try KernelError.check(status, op(), "\(ids.count) ids")
     }
 
     // MARK: - Attention
 
     /// FP32-softmax attention with GLM's mask; see AttentionShape.
     public func attention(q: [Float], k: [Float], v: [Float], shape s: AttentionShape, into out: inout [Float]) throws {
-        let op = "attention"
+        func op() -> String { "attention" }
         guard s.queries > 0, s.keys > 0, s.heads > 0, s.headDim > 0 else {
-            throw KernelError.invalidArgument(operation: op, detail: "queries, keys, heads and headDim must be positive")
+            throw KernelError.invalidArgument(operation: op(), detail: "queries, keys, heads and headDim must be positive")
         }
-        try KernelError.require(q.count, atLeast: AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
-                                                                         tokenStride: s.qTokenStride, headStride: s.qHeadStride), op, "q")
+        guard s.qOffset >= 0, s.outOffset >= 0 else { throw KernelError.invalidArgument(operation: op(), detail: "negative offset") }
+        try KernelError.require(q.count, atLeast: s.qOffset + AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
+                                                                                    tokenStride: s.qTokenStride, headStride: s.qHeadStride), op(), "q")
         let kvExtent = AttentionShape.extent(count: s.keys, heads: s.heads, headDim: s.headDim,
                                              tokenStride: s.kvTokenStride, headStride: s.kvHeadStride)
-        try KernelError.require(k.count, atLeast: kvExtent, op, "k")
-        try KernelError.require(v.count, atLeast: kvExtent, op, "v")
-        try KernelError.require(out.count, atLeast: AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
-                                                                           tokenStride: s.outTokenStride, headStride: s.outHeadStride), op, "out")
+        try KernelError.require(k.count, atLeast: kvExtent, op(), "k")
+        try KernelError.require(v.count, atLeast: kvExtent, op(), "v")
+        try KernelError.require(out.count, atLeast: s.outOffset + AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
+                                                                                        tokenStride: s.outTokenStride, headStride: s.outHeadStride), op(), "out")
         var shape = glmk_attention_shape(
             queries: Int64(s.queries), keys: Int64(s.keys), heads: Int64(s.heads), head_dim: Int64(s.headDim),
             q_token_stride: Int64(s.qTokenStride), q_head_stride: Int64(s.qHeadStride),
@@ -210,14 +257,18 @@ public struct Kernels: Sendable {
             out_token_stride: Int64(s.outTokenStride), out_head_stride: Int64(s.outHeadStride),
             first_query_pos: Int64(s.firstQueryPosition), bidirectional_len: Int64(s.bidirectionalLength), scale: s.scale)
         let fn = table.attention!
+        let bytes = glmk_workspace_bytes(isa.cValue, GLMK_WS_ATTENTION, nil, 0, &shape)
+        let workspace = glmk_workspace(data: KernelScratch.current.reserve(bytes), bytes: bytes)
         let status = q.withUnsafeBufferPointer { qp in
             k.withUnsafeBufferPointer { kp in
                 v.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { fn($0.baseAddress, qp.baseAddress, kp.baseAddress, vp.baseAddress, &shape) }
+                    out.withUnsafeMutableBufferPointer {
+                        fn($0.baseAddress! + s.outOffset, qp.baseAddress! + s.qOffset, kp.baseAddress, vp.baseAddress, &shape, workspace)
+                    }
                 }
             }
         }
-        try KernelError.check(status, op, "\(s)")
+        try KernelError.check(status, op(), "\(s)")
     }
 
     // MARK: - Element-wise
@@ -225,13 +276,13 @@ public struct Kernels: Sendable {
     /// out (rows, n) = LN(x * alpha + y) * gamma + beta; y nil means plain LN of x * alpha.
     public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float],
                                   rows: Int, eps: Float, into out: inout [Float]) throws {
-        let op = "residual_layernorm"
+        func op() -> String { "residual_layernorm" }
         let n = gamma.count
-        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and width must be positive") }
-        try KernelError.require(beta.count, exactly: n, op, "beta")
-        try KernelError.require(x.count, exactly: rows * n, op, "x")
-        if let y { try KernelError.require(y.count, exactly: rows * n, op, "y") }
-        try KernelError.require(out.count, exactly: rows * n, op, "out")
+        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op(), detail: "rows and width must be positive") }
+        try KernelError.require(beta.count, exactly: n, op(), "beta")
+        try KernelError.require(x.count, atLeast: rows * n, op(), "x")
+        if let y { try KernelError.require(y.count, atLeast: rows * n, op(), "y") }
+        try KernelError.require(out.count, atLeast: rows * n, op(), "out")
         let fn = table.residual_layernorm!
         let status = x.withUnsafeBufferPointer { xp in
             gamma.withUnsafeBufferPointer { gp in
@@ -244,34 +295,35 @@ public struct Kernels: Sendable {
                 }
             }
         }
-        try KernelError.check(status, op, "\(rows)x\(n)")
+        try KernelError.check(status, op(), "\(rows)x\(n)")
     }
 
     /// out (rows, inner) = (u1 + b1) * gelu_erf(u2 + b2) with u (rows, 2 * inner) = [u1 | u2].
     public func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws {
-        let op = "bias_geglu"
-        guard rows > 0, inner > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and inner must be positive") }
-        try KernelError.require(u.count, exactly: rows * 2 * inner, op, "u")
-        if let bias { try KernelError.require(bias.count, exactly: 2 * inner, op, "bias") }
-        try KernelError.require(out.count, exactly: rows * inner, op, "out")
+        func op() -> String { "bias_geglu" }
+        guard rows > 0, inner > 0 else { throw KernelError.invalidArgument(operation: op(), detail: "rows and inner must be positive") }
+        try KernelError.require(u.count, atLeast: rows * 2 * inner, op(), "u")
+        if let bias { try KernelError.require(bias.count, exactly: 2 * inner, op(), "bias") }
+        try KernelError.require(out.count, atLeast: rows * inner, op(), "out")
         let fn = table.bias_geglu!
         let status = u.withUnsafeBufferPointer { up in
             withOptionalPointer(bias) { bp in
                 out.withUnsafeMutableBufferPointer { fn($0.baseAddress, up.baseAddress, bp, Int64(rows), Int64(inner)) }
             }
         }
-        try KernelError.check(status, op, "\(rows)x\(inner)")
+        try KernelError.check(status, op(), "\(rows)x\(inner)")
     }
 
-    /// out (rows, n) = gelu(x + bias).
+    /// out (rows, n) = gelu(x + bias), n the bias's length (without a bias, x holds exactly rows rows).
     public func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws {
-        let op = "bias_gelu"
-        guard rows > 0, x.count % rows == 0, x.count > 0 else {
-            throw KernelError.invalidArgument(operation: op, detail: "x must hold rows (\(rows)) equal rows")
+        func op() -> String { "bias_gelu" }
+        guard rows > 0, !x.isEmpty, bias != nil || x.count % rows == 0 else {
+            throw KernelError.invalidArgument(operation: op(), detail: "x must hold rows (\(rows)) equal rows")
         }
-        let n = x.count / rows
-        if let bias { try KernelError.require(bias.count, exactly: n, op, "bias") }
-        try KernelError.require(out.count, exactly: x.count, op, "out")
+        let n = bias?.count ?? x.count / rows
+        guard n > 0 else { throw KernelError.invalidArgument(operation: op(), detail: "the bias is empty") }
+        try KernelError.require(x.count, atLeast: rows * n, op(), "x")
+        try KernelError.require(out.count, atLeast: rows * n, op(), "out")
         let fn = table.bias_gelu!
         let cForm = form == .erf ? GLMK_GELU_ERF : GLMK_GELU_TANH
         let status = x.withUnsafeBufferPointer { xp in
@@ -279,30 +331,30 @@ public struct Kernels: Sendable {
                 out.withUnsafeMutableBufferPointer { fn($0.baseAddress, xp.baseAddress, bp, Int64(rows), Int64(n), cForm) }
             }
         }
-        try KernelError.check(status, op, "\(rows)x\(n)")
+        try KernelError.check(status, op(), "\(rows)x\(n)")
     }
 
     /// Rotary embedding in place (rotate-half form) on the view of `x` that starts
     /// at `offset` (e.g. the k part of a fused QKV row); see RoPEShape.
     public func rope(_ x: inout [Float], offset: Int, shape s: RoPEShape, positions: [Int32], blockPositions: [Int32]?,
                      inverseFrequencies: [Float]) throws {
-        let op = "rope"
+        func op() -> String { "rope" }
         guard s.tokens > 0, s.heads > 0, s.headDim > 0 else {
-            throw KernelError.invalidArgument(operation: op, detail: "tokens, heads and headDim must be positive")
+            throw KernelError.invalidArgument(operation: op(), detail: "tokens, heads and headDim must be positive")
         }
-        guard offset >= 0 else { throw KernelError.invalidArgument(operation: op, detail: "negative offset \(offset)") }
+        guard offset >= 0 else { throw KernelError.invalidArgument(operation: op(), detail: "negative offset \(offset)") }
         guard s.pairOffset == 0 || s.pairOffset >= s.headDim else {
-            throw KernelError.invalidArgument(operation: op, detail: "pair offset \(s.pairOffset) overlaps the \(s.headDim)-float head")
+            throw KernelError.invalidArgument(operation: op(), detail: "pair offset \(s.pairOffset) overlaps the \(s.headDim)-float head")
         }
         try KernelError.require(x.count, atLeast: offset + s.pairOffset + AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
-                                                                                                 tokenStride: s.tokenStride, headStride: s.headStride), op, "x")
-        try KernelError.require(positions.count, exactly: s.tokens, op, "positions")
-        try KernelError.require(inverseFrequencies.count, exactly: s.rotaryDim / 2, op, "inverse frequencies")
+                                                                                                 tokenStride: s.tokenStride, headStride: s.headStride), op(), "x")
+        try KernelError.require(positions.count, atLeast: s.tokens, op(), "positions")
+        try KernelError.require(inverseFrequencies.count, exactly: s.rotaryDim / 2, op(), "inverse frequencies")
         if s.form == .twoD {
             guard let blockPositions else {
-                throw KernelError.invalidArgument(operation: op, detail: "2D RoPE needs block positions")
+                throw KernelError.invalidArgument(operation: op(), detail: "2D RoPE needs block positions")
             }
-            try KernelError.require(blockPositions.count, exactly: s.tokens, op, "block positions")
+            try KernelError.require(blockPositions.count, atLeast: s.tokens, op(), "block positions")
         }
         var shape = glmk_rope_shape(tokens: Int64(s.tokens), heads: Int64(s.heads), head_dim: Int64(s.headDim),
                                     token_stride: Int64(s.tokenStride), head_stride: Int64(s.headStride),
@@ -315,21 +367,21 @@ public struct Kernels: Sendable {
                 }
             }
         }
-        try KernelError.check(status, op, "head_dim \(s.headDim) must be even (a multiple of 4 for 2D)")
+        try KernelError.check(status, op(), "head_dim \(s.headDim) must be even (a multiple of 4 for 2D)")
     }
 
     /// One element-wise step over strided rows. `a` nil means in place (a is `out`);
     /// `b` is one row for .addRow, rows for .scaleAdd and .mul, unused by .gelu.
     public func eltwise(_ step: ElementwiseStep, rows: Int, n: Int, out: inout [Float], outView: RowsView,
                         a: [Float]?, aView: RowsView, b: [Float]?, bView: RowsView) throws {
-        let op = "eltwise"
-        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op, detail: "rows and n must be positive") }
+        func op() -> String { "eltwise" }
+        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op(), detail: "rows and n must be positive") }
         func extent(_ v: RowsView) -> Int { v.offset + (rows - 1) * v.stride + n }
         guard outView.offset >= 0, aView.offset >= 0, bView.offset >= 0, outView.stride >= n, aView.stride >= n else {
-            throw KernelError.invalidArgument(operation: op, detail: "offsets must be >= 0 and strides >= n")
+            throw KernelError.invalidArgument(operation: op(), detail: "offsets must be >= 0 and strides >= n")
         }
-        try KernelError.require(out.count, atLeast: extent(outView), op, "out")
-        try KernelError.require(a?.count ?? out.count, atLeast: extent(aView), op, "a")
+        try KernelError.require(out.count, atLeast: extent(outView), op(), "out")
+        try KernelError.require(a?.count ?? out.count, atLeast: extent(aView), op(), "a")
         let (cOp, scalar): (glmk_eltwise_op, Float) = {
             switch step {
             case .addRow: return (GLMK_ELT_ADD_ROW, 0)
@@ -341,29 +393,29 @@ public struct Kernels: Sendable {
         var bStride = bView.stride
         switch step {
         case .addRow:
-            guard let b else { throw KernelError.invalidArgument(operation: op, detail: "addRow needs b") }
-            try KernelError.require(b.count, atLeast: bView.offset + n, op, "b")
+            guard let b else { throw KernelError.invalidArgument(operation: op(), detail: "addRow needs b") }
+            try KernelError.require(b.count, atLeast: bView.offset + n, op(), "b")
             bStride = 0
         case .scaleAdd, .mul:
-            guard let b else { throw KernelError.invalidArgument(operation: op, detail: "\(step) needs b") }
-            guard bView.stride >= n else { throw KernelError.invalidArgument(operation: op, detail: "b stride must be >= n") }
-            try KernelError.require(b.count, atLeast: extent(bView), op, "b")
+            guard let b else { throw KernelError.invalidArgument(operation: op(), detail: "\(step) needs b") }
+            guard bView.stride >= n else { throw KernelError.invalidArgument(operation: op(), detail: "b stride must be >= n") }
+            try KernelError.require(b.count, atLeast: extent(bView), op(), "b")
         case .gelu: break
         }
         var shape = glmk_eltwise_shape(rows: Int64(rows), n: Int64(n), out_stride: Int64(outView.stride),
                                        a_stride: Int64(aView.stride), b_stride: Int64(bStride))
         let fn = table.eltwise!
-        let status = out.withUnsafeMutableBufferPointer { op in
+        let status = out.withUnsafeMutableBufferPointer { outp in
             withOptionalPointer(b) { bp in
                 if let a {
                     return a.withUnsafeBufferPointer { ap in
-                        fn(op.baseAddress! + outView.offset, ap.baseAddress! + aView.offset, bp.map { $0 + bView.offset }, scalar, cOp, &shape)
+                        fn(outp.baseAddress! + outView.offset, ap.baseAddress! + aView.offset, bp.map { $0 + bView.offset }, scalar, cOp, &shape)
                     }
                 }
-                return fn(op.baseAddress! + outView.offset, UnsafePointer(op.baseAddress! + aView.offset), bp.map { $0 + bView.offset }, scalar, cOp, &shape)
+                return fn(outp.baseAddress! + outView.offset, UnsafePointer(outp.baseAddress! + aView.offset), bp.map { $0 + bView.offset }, scalar, cOp, &shape)
             }
         }
-        try KernelError.check(status, op, "\(step) over \(rows)x\(n)")
+        try KernelError.check(status, op(), "\(step) over \(rows)x\(n)")
     }
 
     /// fp16-rounded RoPE inverse frequencies, as the reference computes them.
@@ -387,36 +439,4 @@ private func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Fl
 private func withOptionalPointer<R>(_ array: [Int32]?, _ body: (UnsafePointer<Int32>?) -> R) -> R {
     guard let array else { return body(nil) }
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
-}
-
-/// Activations (rows x cols) quantized per 32-block for the integer-dot kernels:
-/// values, each block's scale and each block's sum of values.
-private struct QuantizedActivations<Q: FixedWidthInteger> {
-    var values: [Q]
-    var scales: [Float], sums: [Int32]
-
-    /// `quantize` fills (values, scales, sums) from x's pointer.
-    init(_ x: [Float], rows: Int, cols: Int, op: String,
-         quantize: (UnsafeMutablePointer<Q>?, UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Int32>?, UnsafePointer<Float>?) -> glmk_status) throws {
-        let blocks = rows * ((cols + 31) / 32)
-        values = [Q](repeating: 0, count: rows * cols)
-        scales = [Float](repeating: 0, count: blocks)
-        sums = [Int32](repeating: 0, count: blocks)
-        let status = values.withUnsafeMutableBufferPointer { q in
-            scales.withUnsafeMutableBufferPointer { s in
-                sums.withUnsafeMutableBufferPointer { u in
-                    x.withUnsafeBufferPointer { quantize(q.baseAddress, s.baseAddress, u.baseAddress, $0.baseAddress) }
-                }
-            }
-        }
-        try KernelError.check(status, op, "quantizing \(rows) x \(cols) activations")
-    }
-
-    func withPointers<R>(_ body: (UnsafePointer<Q>?, UnsafePointer<Float>?, UnsafePointer<Int32>?) -> R) -> R {
-        values.withUnsafeBufferPointer { q in
-            scales.withUnsafeBufferPointer { s in
-                sums.withUnsafeBufferPointer { u in body(q.baseAddress, s.baseAddress, u.baseAddress) }
-            }
-        }
-    }
 }

@@ -17,6 +17,8 @@ public struct AttentionShape: Sendable, Equatable {
     public var qTokenStride: Int, qHeadStride: Int
     public var kvTokenStride: Int, kvHeadStride: Int
     public var outTokenStride: Int, outHeadStride: Int
+    /// Where query 0 and output 0 start in their arrays (one row of a batch's buffer).
+    public var qOffset = 0, outOffset = 0
 
     /// Dense (token, head, head_dim) layouts for q, k/v and out.
     public init(queries: Int, keys: Int, heads: Int, headDim: Int, firstQueryPosition: Int,

@@ -22,6 +22,9 @@ public struct KernelDispatcher: KernelSet {
         if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
         try route(OperationName.matmul(w.type)).matmul(w, x, tokens: m, bias: bias, into: &y)
     }
+    public func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
+        try route(OperationName.matvec(w.type)).matvecs(w, x, tokens: m, bias: bias, into: &y)
+    }
     public func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws {
         try route(OperationName.embedding(table.type)).embedding(table, ids: ids, into: &out)
     }

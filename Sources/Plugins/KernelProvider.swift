@@ -62,6 +62,9 @@ public struct BuiltinProvider: KernelProvider {
     }
 
     public func matvec(_ w: WeightMatrix, _ x: [Float], bias: [Float]?, into y: inout [Float]) throws { try kernels.matvec(w, x, bias: bias, into: &y) }
+    public func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
+        try kernels.matvecs(w, x, tokens: m, bias: bias, into: &y)
+    }
     public func matmul(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
         try kernels.matmul(w, x, tokens: m, bias: bias, into: &y)
     }

@@ -52,11 +52,14 @@ static void measure(glmk_type type, int64_t n, int64_t k, int reps) {
         const glmk_kernels *table = glmk_kernels_for(isas[i]);
         if (!table) continue;
         double t[64];
+        glmk_workspace ws = {.bytes = glmk_workspace_bytes(isas[i], GLMK_WS_MATVEC_Q16, &w, 1, NULL)};
+        ws.data = aligned_alloc(64, (ws.bytes + 63) / 64 * 64 + 64);
         for (int r = 0; r < reps; r++) {
             const double start = now();
-            table->matvec_q16(y, &w, xq, xs, sums, NULL);
+            table->matvec_q16(y, n, &w, xq, xs, sums, 1, NULL, ws);
             t[r] = now() - start;
         }
+        free(ws.data);
         qsort(t, (size_t)reps, sizeof(double), by_value);
         printf("  %s %5.1f GB/s", names[i], bytes / t[reps / 2] / 1e9);
     }

@@ -11,6 +11,9 @@
  *  - Exported symbols carry the `glmk_` prefix.
  *  - Kernels take the output first, never allocate, never exit, and return a
  *    `glmk_status`. Shapes are in elements unless a name says bytes.
+ *  - A kernel that needs scratch memory takes a `glmk_workspace` from its caller
+ *    (a session, or the calling thread) and says how much it needs through
+ *    `glmk_workspace_bytes`.
  *  - Matrices are row-major. A weight matrix W has `rows` = output features (n)
  *    and `cols` = input features (k); products compute y = W x + b.
  *  - Enum values never change; new ones are appended.
@@ -190,6 +193,29 @@ int glmk_matmul_q8_fast_available(void);
 /// reference code does: inv_freq[i] = fp16(1 / base^(2i / rot_dim)). out (rot_dim / 2).
 glmk_status glmk_rope_inv_freq(float *out, int64_t rot_dim, float base);
 
+// MARK: - Workspaces
+
+/// Scratch memory for one kernel call, owned by the caller. A workspace smaller
+/// than glmk_workspace_bytes says makes the kernel return GLMK_ERR_INVALID_ARGUMENT.
+typedef struct {
+    void *data;   // 64-byte aligned (NULL only with bytes == 0)
+    size_t bytes;
+} glmk_workspace;
+
+/// The table entries that take a workspace.
+typedef enum {
+    GLMK_WS_MATMUL = 0,     // w, m
+    GLMK_WS_MATMUL_Q8 = 1,  // w, m
+    GLMK_WS_MATVEC_Q16 = 2, // w, m (tokens)
+    GLMK_WS_ATTENTION = 3,  // shape
+} glmk_workspace_op;
+
+/// Bytes the `isa` table's `op` needs for this call at the calling thread's
+/// current OpenMP thread count (per-thread scratch is part of it). Arguments an
+/// operation does not use may be NULL / 0. 0 for a call that needs none.
+size_t glmk_workspace_bytes(glmk_isa isa, glmk_workspace_op op, const glmk_matrix *w, int64_t m,
+                            const glmk_attention_shape *shape);
+
 // MARK: - The kernel table
 
 /// One table per ISA; every entry has the same meaning in every table.
@@ -201,7 +227,7 @@ typedef struct {
 
     /// Y (m, n) = X (m, k) @ W (n, k)^T + bias (n, may be NULL). Row strides in floats.
     glmk_status (*matmul)(float *y, int64_t y_stride, const glmk_matrix *w,
-                          const float *x, int64_t x_stride, int64_t m, const float *bias);
+                          const float *x, int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
 
     /// out (count) = W[row, k0 : k0 + count] as FP32; k0 a multiple of the type's block.
     glmk_status (*dequantize_row)(float *out, const glmk_matrix *w, int64_t row,
@@ -212,7 +238,7 @@ typedef struct {
 
     /// Tiled online-softmax attention in FP32, see glmk_attention_shape.
     glmk_status (*attention)(float *out, const float *q, const float *k, const float *v,
-                             const glmk_attention_shape *shape);
+                             const glmk_attention_shape *shape, glmk_workspace ws);
 
     /// DeepNorm residual + LayerNorm: out (rows, n) = LN(x * alpha + y) * gamma + beta.
     /// y may be NULL (plain LN of x * alpha). out may alias x or y.
@@ -235,18 +261,24 @@ typedef struct {
     glmk_status (*matvec_q8)(float *y, const glmk_matrix *w, const int8_t *xq, const float *x_scales,
                              const int32_t *x_sums, const float *bias);
 
-    /// y (n) = W (n, k) @ x + bias with x given as 16-bit blocks (glmk_quantize_activations_q16
-    /// for this W): integer dot products per 32 weights, exact in int32, then the weight
-    /// scale x the block's scale. The default decode path for q4_0, q4_row, q4_group
-    /// (group % 32 == 0) and q8_0; other types are UNSUPPORTED.
-    glmk_status (*matvec_q16)(float *y, const glmk_matrix *w, const int16_t *xq, const float *x_scales,
-                              const int32_t *x_sums, const float *bias);
+    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias with each token's x given as 16-bit blocks
+    /// (glmk_quantize_activations_q16 for this W; xq (m, k), scales and sums (m, ceil(k / 32))):
+    /// integer dot products per 32 weights, exact in int32, then the weight scale x the
+    /// block's scale. The default decode path for q4_0, q4_row, q4_group (group % 32 == 0)
+    /// and q8_0; other types are UNSUPPORTED. Each token's row of Y is bit for bit what
+    /// the call with that token alone gives: m > 1 is batched decode (one token of each
+    /// of m sequences), where each group of weight rows is read from memory once and
+    /// serves every token while it is in cache.
+    glmk_status (*matvec_q16)(float *y, int64_t y_stride, const glmk_matrix *w, const int16_t *xq,
+                              const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                              glmk_workspace ws);
     /// Y (m, n) = X (m, k) @ W (n, k)^T + bias with X quantized per token to 8-bit blocks
     /// (glmk_quantize_activations on each row: xq (m, k), scales and sums (m, ceil(k / 32))):
     /// the prefill twin of matvec_q8, INT4 types as there. The AVX2 table's kernel needs
     /// AVX-512 VNNI (vpdpbusd) and returns UNSUPPORTED without it; callers fall back to matmul.
     glmk_status (*matmul_q8)(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
-                             const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias);
+                             const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
+                             glmk_workspace ws);
     /// One element-wise step over strided rows (out may alias a); b unused by the GeLUs.
     glmk_status (*eltwise)(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                            const glmk_eltwise_shape *shape);

@@ -64,6 +64,7 @@ public final class TokenStream: Sequence, IteratorProtocol {
             generated.append(token)
             history.append(token)
             if generated.count < sampler.parameters.maxTokens, session.length < session.capacity {
+                logits = nil // the session writes its logits buffer in place when no one else holds it
                 logits = try session.forward([token])
             }
             stats.generatedTokens += 1

@@ -1,0 +1,79 @@
+// KVCache.swift — one sequence's keys and values, per layer. A session holds
+// one; the batch decoder holds one per sequence it serves, so each sequence
+// keeps its own positions and mask while their weight products are shared.
+//
+// GLM attends bidirectionally over the prompt before <sop>: when text is added
+// there (a chat's new turn), every earlier key changes, so a cache is only
+// ever extended with tokens after the prompt, never reused across prompts.
+
+import KernelBridge
+
+public protocol KVCache: AnyObject {
+    /// Most tokens the cache holds.
+    var capacity: Int { get }
+    /// Tokens stored so far: the next token's cache index.
+    var length: Int { get set }
+    /// Stores the post-RoPE k and v of `count` tokens, rows [row, row + count) of a fused
+    /// QKV buffer (per head [q | k | v]), at cache indices [start, start + count) of `layer`.
+    func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int)
+    /// Attention of those rows' queries over cache entries [0, start + count) with GLM's
+    /// mask, into rows [row, row + count) of `out` (hidden floats each).
+    func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
+                bidirectionalLength: Int, into out: inout [Float]) throws
+}
+
+/// FP32 keys and values, (capacity, heads, head_dim) per layer, allocated once.
+public final class DenseKVCache: KVCache {
+    public let capacity: Int
+    public var length = 0
+    private let heads: Int, headDim: Int
+    private var keys: [[Float]]     // per layer (capacity, heads, head_dim), post-RoPE
+    private var values: [[Float]]   // per layer (capacity, heads, head_dim)
+
+    public init(config c: ModelConfig, capacity: Int) throws {
+        guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
+        let (size, overflow) = capacity.multipliedReportingOverflow(by: c.heads * c.headDim)
+        guard !overflow, size <= Int(Int32.max) * 4 else {
+            throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
+        }
+        self.capacity = capacity
+        (heads, headDim) = (c.heads, c.headDim)
+        keys = Array(repeating: [Float](repeating: 0, count: size), count: c.layers)
+        values = keys
+    }
+
+    /// Bytes the cache holds (keys and values of every layer).
+    public var bytes: Int { 2 * keys.count * capacity * heads * headDim * MemoryLayout<Float>.stride }
+
+    public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
+        precondition(start >= 0 && start + count <= capacity, "cache index outside the KV cache")
+        let d = headDim, width = heads * d
+        qkv.withUnsafeBufferPointer { source in
+            keys[layer].withUnsafeMutableBufferPointer { k in
+                values[layer].withUnsafeMutableBufferPointer { v in
+                    // each head's k (and v) is contiguous in the QKV row: one copy each
+                    for t in 0..<count {
+                        let from = source.baseAddress! + (row + t) * 3 * width
+                        let to = (start + t) * width
+                        for head in 0..<heads {
+                            (k.baseAddress! + to + head * d).update(from: from + head * 3 * d + d, count: d)
+                            (v.baseAddress! + to + head * d).update(from: from + head * 3 * d + 2 * d, count: d)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
+                       bidirectionalLength: Int, into out: inout [Float]) throws {
+        let width = heads * headDim
+        var shape = AttentionShape(queries: count, keys: start + count, heads: heads, headDim: headDim,
+                                   firstQueryPosition: start, bidirectionalLength: bidirectionalLength)
+        shape.qTokenStride = 3 * width
+        shape.qHeadStride = 3 * headDim
+        shape.qOffset = row * 3 * width
+        shape.outOffset = row * width
+        try kernels.attention(q: qkv, k: keys[layer], v: values[layer], shape: shape, into: &out)
+    }
+}
