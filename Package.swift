@@ -64,6 +64,10 @@ let package = Package(
         // them under libFuzzer; RuntimeTests replays their committed corpora).
         .target(name: "FuzzTargets", dependencies: ["GLMRuntime"], path: "Tests/FuzzTargets"),
         .executableTarget(name: "glm-fuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz", exclude: ["corpus", "regressions", "README.md"]),
+        // Counts a decode step's heap allocations in a process of its own (the counter
+        // replaces the malloc family for the whole process).
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
+        .executableTarget(name: "glm-alloc-check", dependencies: ["AllocationCounter", "GLMRuntime", "KernelBridge"], path: "Tests/AllocCheck"),
         .testTarget(name: "PluginTests", dependencies: ["KernelBridge", "Plugins", "GLMRuntime"]),
         .testTarget(name: "ServerTests", dependencies: [
             "GLMServer", "GLMRuntime", .product(name: "HummingbirdTesting", package: "hummingbird"),

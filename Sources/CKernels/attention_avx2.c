@@ -131,8 +131,7 @@ static glmk_status attend_by_pairs(float *out, const float *q, const float *k, c
                                    const glmk_attention_shape *s) {
     const int64_t pairs = s->queries * s->heads, d = s->head_dim;
 // static, 1: dynamic scheduling in clang >= 19 calls __kmpc_dispatch_deinit, which Debian 12's libomp 14 lacks
-#pragma omp parallel for schedule(static, 1) if (pairs * s->keys * d >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t p = 0; p < pairs; p++) {
+    GLMK_PARALLEL_FOR_INTERLEAVED(p, 0, pairs, pairs * s->keys * d, {
         float acc[GLMK_MAX_HEAD_DIM] __attribute__((aligned(32)));
         attn_state st = {.acc = acc};
         state_reset(&st, d);
@@ -140,7 +139,7 @@ static glmk_status attend_by_pairs(float *out, const float *q, const float *k, c
         for (int64_t j0 = 0; j0 < visible; j0 += ATTN_TILE)
             fold_tile(&st, pair_q(q, s, p), k, v, s, p % s->heads, j0, visible - j0 < ATTN_TILE ? visible - j0 : ATTN_TILE);
         state_write(pair_out(out, s, p), &st, d);
-    }
+    });
     return GLMK_OK;
 }
 
@@ -181,8 +180,8 @@ static glmk_status attend_by_key_ranges(float *out, const float *q, const float 
     float *acc = glmk_arena_take(arena, acc_bytes);
     attn_state *states = glmk_arena_take(arena, state_bytes);
     if (!acc || !states) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
+    // always parallel: this walk serves caches of at least two ranges
+    GLMK_PARALLEL_FOR(c, 0, chunks, GLMK_PARALLEL_MIN_WORK, {
         const int64_t begin = c * CHUNK_KEYS, end = begin + CHUNK_KEYS < s->keys ? begin + CHUNK_KEYS : s->keys;
         attn_state *chunk = states + c * pairs;
         for (int64_t p = 0; p < pairs; p++) {
@@ -195,10 +194,9 @@ static glmk_status attend_by_key_ranges(float *out, const float *q, const float 
                 const int64_t last = end < visible ? end : visible;
                 if (j0 < last) fold_tile(&chunk[p], pair_q(q, s, p), k, v, s, p % s->heads, j0, last - j0 < SWEEP ? last - j0 : SWEEP);
             }
-    }
+    });
     // merge: rescale each range's state to the common max, then normalise
-#pragma omp parallel for schedule(static) if (pairs * chunks * d >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t p = 0; p < pairs; p++) {
+    GLMK_PARALLEL_FOR(p, 0, pairs, pairs * chunks * d, {
         float top = -INFINITY;
         for (int64_t c = 0; c < chunks; c++) top = fmaxf(top, states[c * pairs + p].max);
         float merged[GLMK_MAX_HEAD_DIM];
@@ -212,7 +210,7 @@ static glmk_status attend_by_key_ranges(float *out, const float *q, const float 
             for (int64_t i = 0; i < d; i++) merged[i] += w * part->acc[i];
         }
         state_write(pair_out(out, s, p), &st, d);
-    }
+    });
     return GLMK_OK;
 }
 

@@ -50,9 +50,7 @@ GLMK_AVX2 static void layernorm_row(float *o, const float *x, float alpha, const
 glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha, const float *y,
                                          const float *gamma, const float *beta, int64_t rows, int64_t n, float eps) {
     if (!out || !x || !gamma || !beta || rows <= 0 || n <= 0) return GLMK_ERR_INVALID_ARGUMENT;
-#pragma omp parallel for schedule(static) if (rows * n >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t r = 0; r < rows; r++)
-        layernorm_row(out + r * n, x + r * n, alpha, y ? y + r * n : NULL, gamma, beta, n, eps);
+    GLMK_PARALLEL_FOR(r, 0, rows, rows * n, layernorm_row(out + r * n, x + r * n, alpha, y ? y + r * n : NULL, gamma, beta, n, eps));
     return GLMK_OK;
 }
 
@@ -97,8 +95,7 @@ GLMK_AVX2 static void geglu_row(float *o, const float *u, const float *bias, int
 
 glmk_status glmk_bias_geglu_avx2(float *out, const float *u, const float *bias, int64_t rows, int64_t inner) {
     if (!out || !u || rows <= 0 || inner <= 0) return GLMK_ERR_INVALID_ARGUMENT;
-#pragma omp parallel for schedule(static) if (rows * inner >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t r = 0; r < rows; r++) geglu_row(out + r * inner, u + r * 2 * inner, bias, inner);
+    GLMK_PARALLEL_FOR(r, 0, rows, rows * inner, geglu_row(out + r * inner, u + r * 2 * inner, bias, inner));
     return GLMK_OK;
 }
 
@@ -135,8 +132,7 @@ glmk_status glmk_bias_gelu_avx2(float *out, const float *x, const float *bias, i
                                 glmk_gelu_form form) {
     if (!out || !x || rows <= 0 || n <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (form != GLMK_GELU_ERF && form != GLMK_GELU_TANH) return GLMK_ERR_INVALID_ARGUMENT;
-#pragma omp parallel for schedule(static) if (rows * n >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t r = 0; r < rows; r++) gelu_row(out + r * n, x + r * n, bias, n, form);
+    GLMK_PARALLEL_FOR(r, 0, rows, rows * n, gelu_row(out + r * n, x + r * n, bias, n, form));
     return GLMK_OK;
 }
 
@@ -172,8 +168,7 @@ glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t
     const glmk_status status = glmk_check_rope(x, shape, positions, block_positions, inv_freq);
     if (status != GLMK_OK) return status;
     const int64_t rot = shape->two_d ? shape->head_dim / 2 : shape->head_dim;
-#pragma omp parallel for schedule(static) if (shape->tokens * shape->heads * shape->head_dim >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t t = 0; t < shape->tokens; t++) {
+    GLMK_PARALLEL_FOR(t, 0, shape->tokens, shape->tokens * shape->heads * shape->head_dim, {
         float c1[GLMK_MAX_HEAD_DIM / 2], s1[GLMK_MAX_HEAD_DIM / 2];
         float c2[GLMK_MAX_HEAD_DIM / 4], s2[GLMK_MAX_HEAD_DIM / 4];
         rope_table(c1, s1, positions[t], inv_freq, rot / 2);
@@ -184,7 +179,7 @@ glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t
                 rotate_half(v, rot, c1, s1);
                 if (shape->two_d) rotate_half(v + rot, rot, c2, s2);
             }
-    }
+    });
     return GLMK_OK;
 }
 

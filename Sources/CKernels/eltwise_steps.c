@@ -76,9 +76,8 @@ glmk_status glmk_eltwise_avx2(float *out, const float *a, const float *b, float 
                               const glmk_eltwise_shape *s) {
     const glmk_status status = glmk_check_eltwise(out, a, b, op, s);
     if (status != GLMK_OK) return status;
-#pragma omp parallel for schedule(static) if (s->rows * s->n >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t r = 0; r < s->rows; r++)
-        row_avx2(out + r * s->out_stride, a + r * s->a_stride, b_row(b, op, s, r), scalar, op, s->n);
+    GLMK_PARALLEL_FOR(r, 0, s->rows, s->rows * s->n,
+                      row_avx2(out + r * s->out_stride, a + r * s->a_stride, b_row(b, op, s, r), scalar, op, s->n));
     return GLMK_OK;
 }
 #endif

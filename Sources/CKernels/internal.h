@@ -225,6 +225,34 @@ size_t glmk_matvec_q16_avx512_workspace(const glmk_matrix *w, int64_t m);
 /// thread: a parallel region costs more than it saves.
 #define GLMK_PARALLEL_MIN_WORK 65536
 
+/* `for (int64_t var = first; var < end; var++) body` on the OpenMP threads when
+ * `work` reaches GLMK_PARALLEL_MIN_WORK and more than one thread may run, else on
+ * the calling thread without entering the OpenMP runtime. The threads split the
+ * range themselves (contiguous shares, or round-robin when `interleaved`)
+ * instead of an `omp for`: Debian's libomp allocates in every worksharing loop
+ * (and in every region it runs serialized, as an `if` clause that is false
+ * makes it), and a decode step must allocate nothing. Each iteration is
+ * independent, so the result does not depend on how the range was split. */
+#define GLMK_FOR_IN(interleaved, var, first, end, work, ...)                                          \
+    do {                                                                                          \
+        const int64_t glmk_first_ = (first), glmk_end_ = (end);                                   \
+        if ((work) >= GLMK_PARALLEL_MIN_WORK && glmk_end_ - glmk_first_ > 1 && omp_get_max_threads() > 1) { \
+            _Pragma("omp parallel") {                                                             \
+                const int64_t glmk_t_ = omp_get_thread_num(), glmk_k_ = omp_get_num_threads();    \
+                const int64_t glmk_n_ = glmk_end_ - glmk_first_;                                  \
+                const int64_t glmk_lo_ = (interleaved) ? glmk_first_ + glmk_t_ : glmk_first_ + glmk_n_ * glmk_t_ / glmk_k_; \
+                const int64_t glmk_hi_ = (interleaved) ? glmk_end_ : glmk_first_ + glmk_n_ * (glmk_t_ + 1) / glmk_k_; \
+                const int64_t glmk_step_ = (interleaved) ? glmk_k_ : 1;                           \
+                for (int64_t var = glmk_lo_; var < glmk_hi_; var += glmk_step_) { __VA_ARGS__; }   \
+            }                                                                                     \
+        } else {                                                                                  \
+            for (int64_t var = glmk_first_; var < glmk_end_; var++) { __VA_ARGS__; }              \
+        }                                                                                         \
+    } while (0)
+#define GLMK_PARALLEL_FOR(var, first, end, work, ...) GLMK_FOR_IN(0, var, first, end, work, __VA_ARGS__)
+/// Iterations dealt round-robin: for loops whose later iterations cost more (causal attention).
+#define GLMK_PARALLEL_FOR_INTERLEAVED(var, first, end, work, ...) GLMK_FOR_IN(1, var, first, end, work, __VA_ARGS__)
+
 /// Keys visible to the query at absolute position pos: [0, max(bidirectional_len, pos + 1)),
 /// clipped to the cache (key j is visible when j < bidirectional_len or j <= pos).
 static inline int64_t glmk_visible_keys(const glmk_attention_shape *s, int64_t pos) {

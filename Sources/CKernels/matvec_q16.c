@@ -100,9 +100,8 @@ glmk_status glmk_matvec_q16_rows_driver(float *y, int64_t y_stride, const glmk_m
     // which thread runs its group, so each row of y equals the one-token call's.
 #define Q16_TOKEN_ARGS(t) xq + (t) * w->cols, x_scales + (t) * blocks, corr + (t) * blocks, \
         prepared ? (const uint8_t *)prepared + (size_t)(t) * prepared_bytes : NULL
-#pragma omp parallel for schedule(static) if (m * w->rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t g = 0; g < groups; g++)
-        for (int64_t t = 0; t < m; t++) eight(w, g * 8, Q16_TOKEN_ARGS(t), y + t * y_stride + g * 8);
+    GLMK_PARALLEL_FOR(g, 0, groups, m * w->rows * w->cols,
+                      for (int64_t t = 0; t < m; t++) eight(w, g * 8, Q16_TOKEN_ARGS(t), y + t * y_stride + g * 8));
     for (int64_t n = groups * 8; n < w->rows; n++)
         for (int64_t t = 0; t < m; t++) one(w, n, Q16_TOKEN_ARGS(t), y + t * y_stride + n);
 #undef Q16_TOKEN_ARGS

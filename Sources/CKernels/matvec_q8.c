@@ -38,8 +38,7 @@ glmk_status glmk_quantize_activations(int8_t *xq, float *scales, int32_t *sums, 
 glmk_status glmk_quantize_activation_rows(int8_t *xq, float *scales, int32_t *sums, const float *x, int64_t m, int64_t k) {
     if (!xq || !scales || !sums || !x || m <= 0 || k <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     const int64_t blocks = (k + GLMK_QK - 1) / GLMK_QK;
-#pragma omp parallel for schedule(static) if (m * k >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t t = 0; t < m; t++) glmk_quantize_activations(xq + t * k, scales + t * blocks, sums + t * blocks, x + t * k, k);
+    GLMK_PARALLEL_FOR(t, 0, m, m * k, glmk_quantize_activations(xq + t * k, scales + t * blocks, sums + t * blocks, x + t * k, k));
     return GLMK_OK;
 }
 
@@ -141,11 +140,10 @@ glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq
     if (status != GLMK_OK) return status;
     const int64_t rows = w->rows;
     const int q4_0 = w->type == GLMK_TYPE_Q4_0;
-#pragma omp parallel for schedule(static) if (rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t n = 0; n < rows; n++) {
+    GLMK_PARALLEL_FOR(n, 0, rows, rows * w->cols, {
         const float dot = q4_0 ? row_q4_0(w, n, xq, x_scales, x_sums) : row_q4(w, n, xq, x_scales, x_sums);
         y[n] = dot + (bias ? bias[n] : 0.0f);
-    }
+    });
     return GLMK_OK;
 }
 

@@ -225,10 +225,8 @@ glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, con
     if (status != GLMK_OK) return status;
     const int64_t rows = w->rows;
     const int64_t quads = (w->type == GLMK_TYPE_F32 || w->type == GLMK_TYPE_F16) ? rows / 4 : 0;
-#pragma omp parallel for schedule(static) if (rows * w->cols >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t q = 0; q < quads; q++) dot_4rows_float(w, q * 4, x, y + q * 4);
-#pragma omp parallel for schedule(static) if ((rows - quads * 4) * w->cols >= GLMK_PARALLEL_MIN_WORK)
-    for (int64_t n = quads * 4; n < rows; n++) y[n] = glmk_dot_row_avx2(w, n, x);
+    GLMK_PARALLEL_FOR(q, 0, quads, rows * w->cols, dot_4rows_float(w, q * 4, x, y + q * 4));
+    GLMK_PARALLEL_FOR(n, quads * 4, rows, (rows - quads * 4) * w->cols, y[n] = glmk_dot_row_avx2(w, n, x));
     if (bias)
         for (int64_t n = 0; n < rows; n++) y[n] += bias[n];
     return GLMK_OK;

@@ -154,6 +154,10 @@ struct Routes: Sendable {
     }
 
     private func generate(_ m: LoadedModel, kind: Job.Kind, prompt: [Int32], fields: SamplingFields) async throws -> Response {
+        let capacity = min(worker.contextPerSequence ?? m.model.config.contextLength, m.model.config.contextLength)
+        guard prompt.count < capacity else {
+            throw APIError(400, "the prompt has \(prompt.count) tokens; a sequence holds \(capacity) (--context)", param: "messages")
+        }
         let (events, continuation) = AsyncStream<JobEvent>.makeStream()
         let job = Job(kind: kind, prompt: prompt, parameters: fields.parameters, stop: fields.stop, continuation: continuation)
         continuation.onTermination = { _ in job.cancel() }

@@ -10,7 +10,8 @@ public final class ServerMetrics: @unchecked Sendable {
     private let lock = NSLock()
     private var requests: [String: Int] = [:]   // "route\u{0}status"
     private var promptTokens = 0, completionTokens = 0
-    private var queueDepth = 0, active = 0
+    private var queueDepth = 0, active = 0, lastBatch = 0
+    private var batchSizes = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64])
     private var ttft = Histogram(bounds: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
     private var tokenLatency = Histogram(bounds: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
 
@@ -32,6 +33,8 @@ public final class ServerMetrics: @unchecked Sendable {
     func countTokens(prompt: Int, completion: Int) { locked { promptTokens += prompt; completionTokens += completion } }
     func setQueueDepth(_ n: Int) { locked { queueDepth = n } }
     func setActive(_ n: Int) { locked { active = n } }
+    /// One decode step of `n` sequences.
+    func observeBatchSize(_ n: Int) { locked { lastBatch = n; batchSizes.observe(Double(n)) } }
     func observeTimeToFirstToken(_ seconds: Double) { locked { ttft.observe(seconds) } }
     func observeTokenLatency(_ seconds: Double) { locked { tokenLatency.observe(seconds) } }
 
@@ -56,8 +59,8 @@ public final class ServerMetrics: @unchecked Sendable {
         out += "glm_queue_depth \(queueDepth)\n"
         metric("glm_active_sequences", "gauge", "Sequences generating now.")
         out += "glm_active_sequences \(active)\n"
-        metric("glm_batch_size", "gauge", "Sequences in the current decode step (one at a time in this version).")
-        out += "glm_batch_size \(active)\n"
+        metric("glm_batch_size", "gauge", "Sequences in the last decode step.")
+        out += "glm_batch_size \(lastBatch)\n"
         func histogram(_ name: String, _ help: String, _ h: Histogram) {
             metric(name, "histogram", help)
             for (b, c) in zip(h.bounds, h.counts) { out += "\(name)_bucket{le=\"\(b)\"} \(c)\n" }
@@ -65,6 +68,7 @@ public final class ServerMetrics: @unchecked Sendable {
         }
         histogram("glm_time_to_first_token_seconds", "From a request's arrival to its first token (queueing included).", ttft)
         histogram("glm_time_per_output_token_seconds", "Between two tokens of one sequence.", tokenLatency)
+        histogram("glm_decode_batch_size", "Sequences per decode step (the count is the number of steps).", batchSizes)
         return out
     }
 }

@@ -220,8 +220,8 @@ public struct Kernels: Sendable {
     public func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws {
         func op() -> String { "embedding.\(table.type.rawValue)" }
         try KernelError.require(out.count, atLeast: ids.count * table.cols, op(), "out")
-        if let bad = ids.first(where: { $0 < 0 || Int($0) >= table.rows }) {
-            throw KernelError.outOfRange(operation: op(), detail: "token id \(bad) outside [0, \(table.rows))")
+        for id in ids where id < 0 || Int(id) >= table.rows {
+            throw KernelError.outOfRange(operation: op(), detail: "token id \(id) outside [0, \(table.rows))")
         }
         guard !ids.isEmpty else { return }
         let fn = self.table.embedding!

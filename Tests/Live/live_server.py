@@ -87,22 +87,42 @@ try:
     except openai.BadRequestError as e:
         check("openai: n=2 refused with 400", e.status_code == 400)
 
-    # load: 32 requests, 8 at a time, every one answered
+    # load: 32 requests, 8 at a time, every one answered; four of them are one greedy
+    # request, whose answer must equal the one it got alone (batching changes no bit)
+    greedy = dict(model="glm", messages=[{"role": "user", "content": "Tell me about rivers"}], max_tokens=12, temperature=0)
+    alone = client.chat.completions.create(**greedy).choices[0].message.content
+    first_token = []
+
     def one(i):
+        if i % 8 == 3:
+            return client.chat.completions.create(**greedy).choices[0].message.content == alone
+        sent = time.time()
         r = client.chat.completions.create(model="glm", messages=[{"role": "user", "content": f"Question {i}"}], max_tokens=8,
                                            temperature=0.7, seed=i, stream=(i % 2 == 0))
         if i % 2 == 0:
             # a streamed answer counts when its last chunk says why it ended
-            reasons = [c.choices[0].finish_reason for c in r if c.choices]
+            reasons, seen = [], False
+            for c in r:
+                if c.choices and c.choices[0].delta.content and not seen:
+                    first_token.append(time.time() - sent)
+                    seen = True
+                if c.choices:
+                    reasons.append(c.choices[0].finish_reason)
             return bool(reasons) and reasons[-1] in ("stop", "length")
         return r.choices[0].finish_reason in ("stop", "length")
 
     start = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(lambda i: (lambda: one(i))(), range(32)))
-    check(f"load: 32 requests, 8 at a time, all answered ({time.time() - start:.1f} s)", all(outcomes), str(outcomes))
+    first_token.sort()
+    ttft = f"time to first token p50 {first_token[len(first_token) // 2] * 1000:.0f} ms, max {first_token[-1] * 1000:.0f} ms" if first_token else "no streamed tokens"
+    check(f"load: 32 requests, 8 at a time, all answered ({time.time() - start:.1f} s; {ttft})", all(outcomes), str(outcomes))
     metrics = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
     check("metrics count the load", 'route="/v1/chat/completions",status="200"' in metrics)
+    # continuous batching: some decode steps ran more than one sequence
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines() if line.startswith("glm_decode_batch_size")}
+    steps, single = values.get("glm_decode_batch_size_count", 0), values.get('glm_decode_batch_size_bucket{le="1.0"}', 0)
+    check(f"decode steps batched sequences ({steps - single:.0f} of {steps:.0f} steps ran 2 or more)", steps > single, str(values))
 finally:
     server.send_signal(signal.SIGTERM)
     try:

@@ -19,12 +19,7 @@ public struct GenerationStats: Sendable {
 
 public final class TokenStream: Sequence, IteratorProtocol {
     private let session: InferenceSession
-    private let codec: PromptBuilder
-    private var sampler: Sampler
-    private let stops: Set<Int32>
-    private var history: [Int32]
-    private var generated: [Int32] = []
-    private var emittedText = ""
+    private var generator: SequenceGenerator
     private var logits: [Float]?
     private let prompt: [Int32]
     private let layout: PromptLayout?
@@ -36,15 +31,11 @@ public final class TokenStream: Sequence, IteratorProtocol {
     /// `layout` names the prompt's mask and sop when they are not the prompt's first (blank filling).
     public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters,
                 layout: PromptLayout? = nil) throws {
-        try parameters.validate()
-        guard !prompt.isEmpty else { throw GenerationError.invalidArgument("the prompt is empty") }
+        generator = try SequenceGenerator(codec: codec, prompt: prompt, parameters: parameters,
+                                          endTokens: session.model.config.tokens.endTokens)
         self.session = session
-        self.codec = codec
         self.prompt = prompt
         self.layout = layout
-        sampler = Sampler(parameters)
-        stops = Set(session.model.config.tokens.endTokens + parameters.stopTokens)
-        history = prompt
         session.reset()
     }
 
@@ -57,26 +48,16 @@ public final class TokenStream: Sequence, IteratorProtocol {
                 stats.promptTokens = prompt.count
                 stats.promptSeconds = (ContinuousClock.now - start).seconds
             }
-            guard generated.count < sampler.parameters.maxTokens, session.length < session.capacity else { return nil }
+            guard !generator.reachedLimit, session.length < session.capacity else { return nil }
             let start = ContinuousClock.now
-            let token = sampler.next(logits!, history: history)
-            if stops.contains(token) { return nil }
-            generated.append(token)
-            history.append(token)
-            if generated.count < sampler.parameters.maxTokens, session.length < session.capacity {
+            guard let token = try generator.next(logits!) else { return nil }
+            if !generator.reachedLimit, session.length < session.capacity {
                 logits = nil // the session writes its logits buffer in place when no one else holds it
-                logits = try session.forward([token])
+                logits = try session.forward([token.id])
             }
             stats.generatedTokens += 1
             stats.generateSeconds += (ContinuousClock.now - start).seconds
-            // emit the text this token completes; a trailing U+FFFD means a character is still being spelled
-            let text = try codec.decode(generated)
-            var fresh = ""
-            if text.hasPrefix(emittedText), !text.hasSuffix("\u{FFFD}") {
-                fresh = String(text.dropFirst(emittedText.count))
-                emittedText = text
-            }
-            return GeneratedToken(id: token, text: fresh)
+            return token
         } catch {
             self.error = error
             return nil

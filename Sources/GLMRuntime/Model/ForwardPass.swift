@@ -100,8 +100,8 @@ final class ForwardPass {
             try kernels.matvec(model.output, last, bias: nil, into: &buffers.logits)
         }
         // NaN or infinite weights (or a kernel that returns them) would sample garbage silently
-        if let bad = buffers.logits[0..<(rows.count * c.vocab)].firstIndex(where: { !$0.isFinite }) {
-            throw GenerationError.nonFinite(position: positions(bad / c.vocab))
+        for i in 0..<(rows.count * c.vocab) where !buffers.logits[i].isFinite {
+            throw GenerationError.nonFinite(position: positions(i / c.vocab))
         }
     }
 }

@@ -62,8 +62,8 @@ public final class InferenceSession {
         guard length + m <= capacity else {
             throw GenerationError.contextFull(needed: length + m, capacity: capacity)
         }
-        if let bad = ids.first(where: { $0 < 0 || Int($0) >= c.vocab }) {
-            throw GenerationError.invalidArgument("token id \(bad) is outside the vocabulary [0, \(c.vocab))")
+        for id in ids where id < 0 || Int(id) >= c.vocab { // a plain loop: the generic first(where:) allocates in debug builds
+            throw GenerationError.invalidArgument("token id \(id) is outside the vocabulary [0, \(c.vocab))")
         }
         if layout == nil { layout = promptLayout ?? PromptLayout(ids: ids, tokens: c.tokens) }
         let start = length
