@@ -22,6 +22,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Comma-separated thread counts (default: 1 and one per physical core).") var threads: String?
     @Flag(help: "Skip the end-to-end figures.") var skipEndToEnd = false
     @Flag(help: "Skip the prefill mat-mat figures (the slow part).") var skipPrefill = false
+    @Flag(help: "Skip the kernel figures (the machine's limits are always measured).") var skipKernels = false
+    @Flag(help: "Skip batched decode (1 to 16 sequences per decode step).") var skipBatchedDecode = false
     @Option(help: "A label appended to the results file name, for partial runs.") var tag = ""
     @Flag(help: "Print the report as JSON on stdout (the table goes to stderr).") var json = false
     @Option(help: "Folder for the results JSON and SVG (default: ./\(BenchCommand.defaultOutput); --quick writes only when this is given).")
@@ -36,6 +38,8 @@ struct BenchCommand: ParsableCommand {
         options.repetitions = repetitions
         options.skipEndToEnd = skipEndToEnd
         options.skipPrefill = skipPrefill
+        options.skipKernels = skipKernels
+        options.skipBatchedDecode = skipBatchedDecode
         options.tag = tag
         guard (1...64).contains(layers), (1...1000).contains(repetitions) else {
             throw ValidationError("--layers must be in 1...64 and --repetitions in 1...1000")

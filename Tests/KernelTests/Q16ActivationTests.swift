@@ -59,4 +59,33 @@ struct Q16ActivationTests {
         let f16 = try WeightMatrix.quantize([Float](repeating: 1, count: 4 * 64), rows: 4, cols: 64, as: .f16)
         #expect(throws: KernelError.self) { try q16.matvecQ16(f16, [Float](repeating: 1, count: 64), bias: nil, into: &y) }
     }
+
+    /// Batched decode: m tokens in one call (the weights read once) must give each
+    /// token exactly the bits of its one-token call, on every instruction set and
+    /// type, with row counts that leave odd rows and token counts that leave 1-3.
+    @Test("m tokens in one call equal m one-token calls bit for bit")
+    func q16Batched_equalsOneTokenCalls() throws {
+        for isa in [InstructionSet.scalar] + simdSets {
+            let k = try Kernels(isa: isa, activations: .q16)
+            for (type, group) in q16Types {
+                let blockOnly = type == .q4_0 || type == .q8_0 || group == 128
+                for cols in blockOnly ? [128, 224] : [33, 256] {
+                    for (rows, m) in [(1, 2), (3, 5), (13, 4), (33, 9)] {
+                        var rng = SeededGenerator(seed: UInt64(rows * 17 + cols * 3 + m))
+                        let w = try WeightMatrix.quantize(rng.normals(rows * cols), rows: rows, cols: cols, as: type, group: group)
+                        let x = rng.normals(m * cols), bias = rng.normals(rows)
+                        var batched = [Float](repeating: 0, count: m * rows)
+                        try k.matvecs(w, x, tokens: m, bias: bias, into: &batched)
+                        for t in 0..<m {
+                            var one = [Float](repeating: 0, count: rows)
+                            try k.matvec(w, Array(x[(t * cols)..<((t + 1) * cols)]), bias: bias, into: &one)
+                            let row = Array(batched[(t * rows)..<((t + 1) * rows)])
+                            #expect(row.elementsEqual(one) { $0.bitPattern == $1.bitPattern },
+                                    "\(isa) \(type) g\(group) \(rows)x\(cols), token \(t) of \(m)")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -33,6 +33,9 @@ struct BenchTests {
         #expect(report.end_to_end.contains { $0.phase == "prefill" } && report.end_to_end.contains { $0.phase == "decode" })
         #expect(report.end_to_end.allSatisfy { $0.tokens_per_s > 0 && $0.tokens_per_s.isFinite })
         #expect(report.extrapolation != nil)
+        #expect(report.batched_decode.map(\.sequences) == [1, 2, 4, 8, 16])
+        #expect(report.batched_decode.allSatisfy { $0.tokens_per_s > 0 && $0.tokens_per_s.isFinite && $0.bandwidth_bound_tokens_per_s > 0 })
+        #expect(report.batched_decode.first?.speedup_vs_one == 1)
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())").path
         let path = try Bench.save(report, in: dir)

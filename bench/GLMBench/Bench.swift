@@ -14,6 +14,9 @@ public struct BenchOptions: Sendable {
     public var skipEndToEnd = false
     /// Skip the (slow) prefill mat-mat figures.
     public var skipPrefill = false
+    /// Skip the kernel figures (the limits are always measured).
+    public var skipKernels = false
+    public var skipBatchedDecode = false
     /// Appended to the results file name (e.g. "decode").
     public var tag = ""
     public init() {}
@@ -41,11 +44,13 @@ public enum Bench {
         var kernels = KernelBench(kernels: try Kernels(isa: isa), machine: machine, quick: options.quick,
                                   repetitions: options.repetitions, log: log)
         kernels.prefill = !options.skipPrefill
-        log("")
-        log(Table.kernelHeader)
-        report.kernels += try kernels.elementwise(threads: threadCounts.last!)
-        report.kernels += try kernels.attention(threads: threadCounts.last!)
-        report.kernels += try kernels.products(threadCounts: threadCounts)
+        if !options.skipKernels {
+            log("")
+            log(Table.kernelHeader)
+            report.kernels += try kernels.elementwise(threads: threadCounts.last!)
+            report.kernels += try kernels.attention(threads: threadCounts.last!)
+            report.kernels += try kernels.products(threadCounts: threadCounts)
+        }
         if !options.skipEndToEnd {
             log("")
             let e2e = EndToEndBench(machine: machine, quick: options.quick, repetitions: options.repetitions, log: log)
@@ -55,6 +60,11 @@ public enum Bench {
                 log(String(format: "GLM-130B (70 layers, %.1f GB in INT4) on this machine: decode %.2f s/token, prefill %.3f s/token",
                            x.model_bytes / 1e9, x.decode_s_per_token, x.prefill_s_per_token))
             }
+        }
+        if !options.skipBatchedDecode {
+            log("")
+            let batched = BatchedDecodeBench(machine: machine, quick: options.quick, repetitions: options.repetitions, log: log)
+            report.batched_decode = try batched.run(layers: options.layers, threads: threadCounts.last!)
         }
         try Threads.configure()
         return report

@@ -78,6 +78,8 @@ public struct BenchReport: Codable, Sendable {
     public var kernels: [KernelFigure] = []
     public var end_to_end: [EndToEndFigure] = []
     public var extrapolation: Extrapolation?
+    /// Several sequences per decode step (continuous batching); empty when skipped.
+    public var batched_decode: [BatchedDecodeFigure] = []
 
-    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation }
+    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation, batched_decode }
 }

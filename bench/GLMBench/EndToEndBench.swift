@@ -15,11 +15,12 @@ struct EndToEndBench {
     /// GLM-130B's layer shape (or a small one for --quick), with `layers` layers and a small vocabulary:
     /// the embedding and output projection are accounted for by the extrapolation instead.
     func config(layers: Int) -> ModelConfig {
-        let (hidden, heads, inner) = quick ? (256, 4, 704) : (12288, 96, 32768)
-        let tokens = SpecialTokens(mask: 1, gmask: 2, smask: 3, sop: 4, eop: 5, eos: 6, pad: nil)
-        return ModelConfig(architecture: GLM130B.name, layers: layers, hidden: hidden, heads: heads, headDim: hidden / heads,
-                           ffnInner: inner, vocab: 1024, contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: .oneD,
-                           feedForward: .gegluErf, tiedOutput: true, tokens: tokens, alpha: (2.0 * 70).squareRoot())
+        var c = Architectures.preset("glm-130b")!
+        if quick { (c.hidden, c.heads, c.headDim, c.ffnInner) = (256, 4, 64, 704) }
+        c.layers = layers
+        c.vocab = 1024
+        c.tokens = SpecialTokens(mask: 1, gmask: 2, smask: 3, sop: 4, eop: 5, eos: 6, pad: nil)
+        return c
     }
 
     func model(layers: Int) throws -> GLMModel {
@@ -125,17 +126,19 @@ struct EndToEndBench {
         guard let decode = figures.first(where: { $0.phase == "decode" && $0.threads == threads && $0.fused }),
               let prefill = figures.first(where: { $0.phase == "prefill" && $0.threads == threads && $0.fused }) else { return nil }
         // q4_row: half a byte per weight plus one fp16 scale per row
-        let rows = Double(config(layers: 1).ffnUpRows + 3 * 12288 + 12288 + 12288)
-        let layerBytes = Double(config(layers: 1).ffnUpRows * 12288 + 3 * 12288 * 12288 + 12288 * 12288 + 12288 * 32768) / 2 + 2 * rows
-        let embeddingBytes = 150528.0 * 12288 / 2 + 2 * 150528
+        let g = glm130b, h = g.hidden
+        let rows = Double(g.ffnUpRows + 3 * h + h + h)
+        let layerBytes = Double(g.ffnUpRows * h + 3 * h * h + h * h + h * g.ffnInner) / 2 + 2 * rows
+        let embeddingBytes = Double(g.vocab) * Double(h) / 2 + 2 * Double(g.vocab)
         let int4Rate = kernels.filter { $0.op.hasPrefix("matvec") && $0.weight_type == "q4_row" && $0.threads == threads }.map(\.gbps).max()
             ?? machine.limit(threads: threads).read_gbps
         let perLayerDecode = decode.median_s / Double(layers)
         let perLayerPrefill = prefill.median_s / Double(prefill.tokens) / Double(layers)
         let output = embeddingBytes / (int4Rate * 1e9)
-        return Extrapolation(layers: 70, model_bytes: 70 * layerBytes + embeddingBytes,
-                             decode_s_per_token: 70 * perLayerDecode + output,
-                             prefill_s_per_token: 70 * perLayerPrefill + output / Double(prefill.tokens),
+        let depth = Double(g.layers)
+        return Extrapolation(layers: g.layers, model_bytes: depth * layerBytes + embeddingBytes,
+                             decode_s_per_token: depth * perLayerDecode + output,
+                             prefill_s_per_token: depth * perLayerPrefill + output / Double(prefill.tokens),
                              note: quick ? "quick run: small layers, the extrapolation is not meaningful"
                                  : "70 x the measured per-layer time, plus the 150528-row INT4 output projection at the measured q4_row mat-vec rate (once per generated token; once per prompt in prefill)")
     }

@@ -2,11 +2,16 @@
 // against the limit its arithmetic intensity binds it to (bandwidth when its
 // flops per byte are below the machine's FMA/bandwidth balance, FMA otherwise).
 
+import GLMRuntime
 import KernelBridge
+
+/// GLM-130B's released dimensions (its architecture's preset).
+let glm130b = Architectures.preset("glm-130b")!
 
 /// The four products of a GLM-130B layer: (name, n outputs, k inputs).
 let glm130bProducts: [(String, Int, Int)] = [
-    ("qkv", 36864, 12288), ("attn_out", 12288, 12288), ("ffn_up", 65536, 12288), ("ffn_down", 12288, 32768),
+    ("qkv", 3 * glm130b.hidden, glm130b.hidden), ("attn_out", glm130b.hidden, glm130b.hidden),
+    ("ffn_up", glm130b.ffnUpRows, glm130b.hidden), ("ffn_down", glm130b.hidden, glm130b.ffnInner),
 ]
 
 /// Small shapes with the same structure for --quick.
@@ -125,7 +130,8 @@ struct KernelBench {
     func elementwise(threads: Int) throws -> [KernelFigure] {
         try Threads.configure(count: threads)
         var out: [KernelFigure] = []
-        let (rows, h, inner, heads, d) = quick ? (64, 256, 512, 4, 64) : (512, 12288, 32768, 96, 128)
+        let (rows, h, inner, heads, d) = quick ? (64, 256, 512, 4, 64)
+            : (512, glm130b.hidden, glm130b.ffnInner, glm130b.heads, glm130b.headDim)
         // separate buffers (see attention): LayerNorm must read both from memory
         let x = [Float](repeating: 0.5, count: rows * h), y = [Float](repeating: 0.5, count: rows * h)
         let gamma = [Float](repeating: 1, count: h), beta = [Float](repeating: 0, count: h)

@@ -30,4 +30,10 @@ enum Table {
             + String(format: "%3d tokens, %d thread(s), ", f.tokens, f.threads) + (f.fused ? "fused  " : "unfused")
             + String(format: ": %8.2f tokens/s (median %.4f s, spread %.1f%%)", f.tokens_per_s, f.median_s, f.spread * 100) + bound + peak + activations
     }
+
+    static func batchedDecodeRow(_ f: BatchedDecodeFigure) -> String {
+        String(format: "batched decode: %d layer(s), %2d sequence(s), %d thread(s): %8.2f tokens/s (step %.4f s, spread %.1f%%), %.2fx one sequence; weights-once bound %.2f tokens/s (%.0f%%)",
+               f.layers, f.sequences, f.threads, f.tokens_per_s, f.median_step_s, f.spread * 100, f.speedup_vs_one,
+               f.bandwidth_bound_tokens_per_s, f.tokens_per_s / f.bandwidth_bound_tokens_per_s * 100)
+    }
 }

@@ -1,7 +1,10 @@
 // Architecture.swift — what differs between GLM-family architectures, behind
-// one protocol: how a checkpoint's config.json maps to ModelConfig, and how
-// token ids lay out into position ids. Everything else (tensor names, the
-// layer) is shared. Adding an architecture is one file and one line in `all`.
+// one protocol: the layer's traits (RoPE form, feed-forward), how a checkpoint's
+// config.json maps to ModelConfig, how token ids lay out into position ids,
+// the tokenizer and chat conventions, and the released models' dimensions.
+// Nothing outside Architectures/ tests an architecture's name: the model-file
+// reader, the prompt builder, the cost model and the bench ask these traits.
+// Adding an architecture is one file and one line in `all`.
 
 import Foundation
 import KernelBridge
@@ -9,6 +12,14 @@ import KernelBridge
 public protocol GLMArchitecture: Sendable {
     /// `general.architecture` in the model file.
     static var name: String { get }
+    /// RoPE over the whole head (1D), or half by position and half by block position (2D).
+    static var rope: RoPEShape.Form { get }
+    /// The feed-forward's activation: GeGLU with erf GeLU, or GeLU in its tanh form.
+    static var feedForward: ModelConfig.FeedForward { get }
+    /// Released models' configurations by lowercase name (`glm-run pipeline plan NAME`, the bench).
+    static var presets: [String: ModelConfig] { get }
+    /// Checkpoint configs (config.json contents) of released models whose checkpoints carry none (`convert --preset`).
+    static var checkpointPresets: [String: [String: Any]] { get }
     /// Whether a checkpoint folder's config.json describes this architecture.
     static func recognises(checkpointConfig: [String: Any]) -> Bool
     /// The hyperparameters from a checkpoint's config.json.
@@ -34,6 +45,9 @@ public struct ChatTurn: Sendable, Equatable {
 }
 
 extension GLMArchitecture {
+    public static var presets: [String: ModelConfig] { [:] }
+    public static var checkpointPresets: [String: [String: Any]] { [:] }
+
     public static func postprocessResponse(_ text: String) -> String { text }
 
     /// No chat format: the conversation so far, one line per query and answer, continued.
@@ -53,6 +67,15 @@ public enum Architectures {
 
     public static func named(_ name: String) -> (any GLMArchitecture.Type)? { all.first { $0.name == name } }
     public static var names: [String] { all.map { $0.name } }
+
+    /// A released model's configuration by name, from whichever architecture names it.
+    public static func preset(_ name: String) -> ModelConfig? {
+        for arch in all { if let c = arch.presets[name.lowercased()] { return c } }
+        return nil
+    }
+
+    /// Every preset name, sorted.
+    public static var presetNames: [String] { all.flatMap { $0.presets.keys }.sorted() }
 }
 
 /// Where the prompt's special tokens sit; the reference code derives the

@@ -7,6 +7,17 @@ import KernelBridge
 
 public enum ChatGLM6B: GLMArchitecture {
     public static let name = "chatglm"
+    public static let rope = RoPEShape.Form.twoD
+    public static let feedForward = ModelConfig.FeedForward.geluTanh
+
+    /// ChatGLM-6B's released configuration.
+    public static var presets: [String: ModelConfig] {
+        let c = ModelConfig(architecture: name, layers: 28, hidden: 4096, heads: 32, headDim: 128, ffnInner: 16384, vocab: 130528,
+                            contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: rope, feedForward: feedForward, tiedOutput: false,
+                            tokens: SpecialTokens(mask: 130000, gmask: 130001, smask: nil, sop: 130004, eop: 130005, eos: 130005, pad: 3),
+                            alpha: referenceAlpha)
+        return ["chatglm-6b": c, "chatglm": c]
+    }
 
     public static func recognises(checkpointConfig json: [String: Any]) -> Bool {
         (json["model_type"] as? String) == "chatglm"
@@ -31,8 +42,8 @@ public enum ChatGLM6B: GLMArchitecture {
         return ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads,
                            headDim: hidden / max(heads, 1), ffnInner: try r.optionalInt("inner_hidden_size") ?? 4 * hidden,
                            vocab: try r.int("vocab_size"), contextLength: try r.optionalInt("max_sequence_length") ?? 2048,
-                           layerNormEps: try r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .twoD,
-                           feedForward: .geluTanh, tiedOutput: false, tokens: tokens, alpha: referenceAlpha)
+                           layerNormEps: try r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: rope,
+                           feedForward: feedForward, tiedOutput: false, tokens: tokens, alpha: referenceAlpha)
     }
 
     /// modeling_chatglm.py `get_position_ids` (2D): before sop, (t, 0); from sop

@@ -7,6 +7,26 @@ import KernelBridge
 
 public enum GLM130B: GLMArchitecture {
     public static let name = "glm130b"
+    public static let rope = RoPEShape.Form.oneD
+    public static let feedForward = ModelConfig.FeedForward.gegluErf
+
+    /// GLM-130B's released configuration (70 layers, hidden 12288, 96 heads, GeGLU inner 32768, vocabulary 150528).
+    public static let released = ModelConfig(
+        architecture: name, layers: 70, hidden: 12288, heads: 96, headDim: 128, ffnInner: 32768, vocab: 150528,
+        contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: rope, feedForward: feedForward, tiedOutput: true,
+        tokens: SpecialTokens(mask: 150000, gmask: 150001, smask: 150002, sop: 150004, eop: 150005, eos: 20002, pad: nil),
+        alpha: (2.0 * 70).squareRoot())
+    public static var presets: [String: ModelConfig] { ["glm-130b": released, "glm130b": released] }
+
+    /// The SAT arguments of the released checkpoint, for a checkpoint folder that carries none (--preset glm-130b).
+    public static var checkpointPresets: [String: [String: Any]] { ["glm-130b": checkpointPreset] }
+    nonisolated(unsafe) static let checkpointPreset: [String: Any] = [ // plain values, never mutated
+        "model_type": "glm-130b (preset)", "num_layers": released.layers, "hidden_size": released.hidden,
+        "num_attention_heads": released.heads, "inner_hidden_size": released.ffnInner, "vocab_size": released.vocab,
+        "max_sequence_length": released.contextLength, "layernorm_epsilon": 1e-5,
+        "special_token_ids": ["[MASK]": 150000, "[gMASK]": 150001, "[sMASK]": 150002, "eod": 150003, "sop": 150004,
+                              "eop": 150005, "eos": 20002],
+    ]
 
     public static func recognises(checkpointConfig json: [String: Any]) -> Bool {
         if let type = json["model_type"] as? String, type.lowercased().hasPrefix("glm-130b") || type == "glm130b" { return true }
@@ -29,8 +49,8 @@ public enum GLM130B: GLMArchitecture {
                            headDim: try r.optionalInt("hidden_size_per_attention_head") ?? hidden / max(heads, 1),
                            ffnInner: try r.int("inner_hidden_size"), vocab: try r.int("vocab_size"),
                            contextLength: try r.optionalInt("max_sequence_length") ?? 2048,
-                           layerNormEps: try r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: .oneD,
-                           feedForward: .gegluErf, tiedOutput: true, tokens: tokens, alpha: Float(2 * layers).squareRoot())
+                           layerNormEps: try r.float("layernorm_epsilon", default: 1e-5), ropeBase: 10000, rope: rope,
+                           feedForward: feedForward, tiedOutput: true, tokens: tokens, alpha: Float(2 * layers).squareRoot())
     }
 
     /// GLM-130B generate.py `get_masks_and_position_ids`: positions count up; for

@@ -132,15 +132,9 @@ public struct SATCheckpoint: CheckpointSource {
     }
 }
 
-/// Configurations of released models, for checkpoints that carry none.
+/// Configurations of released models, for checkpoints that carry none (the architectures' own).
 public enum Presets {
-    // a constant dictionary of plain values; never mutated
-    nonisolated(unsafe) public static let all: [String: [String: Any]] = [
-        "glm-130b": [
-            "model_type": "glm-130b (preset)", "num_layers": 70, "hidden_size": 12288, "num_attention_heads": 96,
-            "inner_hidden_size": 32768, "vocab_size": 150528, "max_sequence_length": 2048, "layernorm_epsilon": 1e-5,
-            "special_token_ids": ["[MASK]": 150000, "[gMASK]": 150001, "[sMASK]": 150002, "eod": 150003, "sop": 150004,
-                                  "eop": 150005, "eos": 20002],
-        ],
-    ]
+    public static var all: [String: [String: Any]] {
+        Architectures.all.reduce(into: [:]) { all, arch in all.merge(arch.checkpointPresets) { first, _ in first } }
+    }
 }

@@ -36,20 +36,19 @@ extension ModelConfig {
         guard let arch = archValue.stringValue else {
             throw ModelFileError.wrongKeyType(file: source, key: ModelKeys.architecture, expected: "string", actual: "\(archValue.type)")
         }
-        guard Architectures.named(arch) != nil else {
+        guard let architecture = Architectures.named(arch) else {
             throw ModelFileError.unknownArchitecture(file: source, name: arch, known: Architectures.names)
         }
         let tokens = SpecialTokens(mask: try token(ModelKeys.maskToken), gmask: try token(ModelKeys.gmaskToken),
                                    smask: try optionalToken(ModelKeys.smaskToken),
                                    sop: try token(ModelKeys.sopToken), eop: try token(ModelKeys.eopToken),
                                    eos: try token(ModelKeys.eosToken), pad: try optionalToken(ModelKeys.padToken))
-        let isChatGLM = arch == ChatGLM6B.name
         self.init(architecture: arch, layers: try int(ModelKeys.blockCount(arch)), hidden: try int(ModelKeys.embeddingLength(arch)),
                   heads: try int(ModelKeys.headCount(arch)), headDim: try int(ModelKeys.keyLength(arch)),
                   ffnInner: try int(ModelKeys.feedForwardLength(arch)), vocab: try int(ModelKeys.vocabSize(arch)),
                   contextLength: try int(ModelKeys.contextLength(arch)), layerNormEps: try float(ModelKeys.layerNormEps(arch)),
-                  ropeBase: try float(ModelKeys.ropeBase(arch)), rope: isChatGLM ? .twoD : .oneD,
-                  feedForward: isChatGLM ? .geluTanh : .gegluErf, tiedOutput: file.tensorInfo(TensorNames.output) == nil,
+                  ropeBase: try float(ModelKeys.ropeBase(arch)), rope: architecture.rope,
+                  feedForward: architecture.feedForward, tiedOutput: file.tensorInfo(TensorNames.output) == nil,
                   tokens: tokens, alpha: try float(ModelKeys.residualAlpha(arch)))
         try validate(source: source)
     }

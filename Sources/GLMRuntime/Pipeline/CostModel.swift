@@ -101,24 +101,9 @@ public enum CostModel {
             + [StageItem(name: "output", seconds: outputTime, bytes: Double(model.output.byteCount))]
     }
 
-    /// GLM-130B's released configuration (70 layers, hidden 12288, 96 heads, GeGLU inner 32768, vocabulary 150528).
-    public static var glm130b: ModelConfig {
-        ModelConfig(architecture: GLM130B.name, layers: 70, hidden: 12288, heads: 96, headDim: 128, ffnInner: 32768, vocab: 150528,
-                    contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: .oneD, feedForward: .gegluErf, tiedOutput: true,
-                    tokens: SpecialTokens(mask: 150000, gmask: 150001, smask: 150002, sop: 150004, eop: 150005, eos: 20002, pad: nil),
-                    alpha: (2.0 * 70).squareRoot())
-    }
+    /// GLM-130B's released configuration (Architectures/GLM130B.swift).
+    public static var glm130b: ModelConfig { Architectures.preset("glm-130b")! }
 
-    /// Named configurations for `glm-run pipeline plan`.
-    public static func named(_ name: String) -> ModelConfig? {
-        switch name.lowercased() {
-        case "glm-130b", "glm130b": return glm130b
-        case "chatglm-6b", "chatglm":
-            return ModelConfig(architecture: ChatGLM6B.name, layers: 28, hidden: 4096, heads: 32, headDim: 128, ffnInner: 16384, vocab: 130528,
-                               contextLength: 2048, layerNormEps: 1e-5, ropeBase: 10000, rope: .twoD, feedForward: .geluTanh, tiedOutput: false,
-                               tokens: SpecialTokens(mask: 130000, gmask: 130001, smask: nil, sop: 130004, eop: 130005, eos: 130005, pad: 3),
-                               alpha: ChatGLM6B.referenceAlpha)
-        default: return nil
-        }
-    }
+    /// Named configurations for `glm-run pipeline plan`: the architectures' presets.
+    public static func named(_ name: String) -> ModelConfig? { Architectures.preset(name) }
 }
