@@ -207,6 +207,45 @@ double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
     return total;
 }
 
+// MARK: - int16 dot peak (the 16-bit-activation kernels' instruction)
+
+#if GLMK_X86
+/// Per chain and iteration: vpmaddwd (16 int16 x int16 products, pairwise summed
+/// to 8 int32) and vpaddd: 16 MACs, as the q16 mat-vecs use them.
+GLMK_AVX2 static int32_t int16_avx2(int64_t iterations) {
+    __m256i acc[INT8_CHAINS];
+    __m256i a[INT8_CHAINS];
+    for (int i = 0; i < INT8_CHAINS; i++) {
+        acc[i] = _mm256_setzero_si256();
+        a[i] = _mm256_set1_epi16((short)(i + 1));
+    }
+    const __m256i b = _mm256_set1_epi16(3);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < INT8_CHAINS; i++) {
+            __asm__ volatile("" : "+x"(a[i])); // keeps the products in the loop (see int8_avx2)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(a[i], b));
+        }
+    }
+    __m256i s = acc[0];
+    for (int i = 1; i < INT8_CHAINS; i++) s = _mm256_add_epi32(s, acc[i]);
+    return _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
+}
+static double int16_avx2_loop(int64_t n) { return int16_avx2(n); }
+#endif
+
+double glmk_probe_int16(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
+    int threads_used = 1;
+#if GLMK_X86
+    const probe_loop loop = isa != GLMK_ISA_SCALAR ? int16_avx2_loop : int8_scalar_loop;
+#else
+    const probe_loop loop = int8_scalar_loop;
+#endif
+    const double total = on_all_threads(loop, iterations, &threads_used);
+    const int64_t macs = isa != GLMK_ISA_SCALAR ? INT8_CHAINS * 16 : 8 * 2;
+    if (ops_out) *ops_out = iterations * macs * 2 * threads_used;
+    return total;
+}
+
 // MARK: - Random benchmark data
 
 static uint64_t next_random(uint64_t *state) {

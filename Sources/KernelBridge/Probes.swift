@@ -16,6 +16,13 @@ public enum Probes {
         return Int(flops)
     }
 
+    /// Runs int16 dot chains (vpmaddwd) on every thread; returns 2 x the multiply-accumulates.
+    public static func int16(iterations: Int, isa: InstructionSet) -> Int {
+        var ops: Int64 = 0
+        _ = glmk_probe_int16(Int64(iterations), isa.cValue, &ops)
+        return Int(ops)
+    }
+
     /// Runs int8 dot chains on every thread (vpdpbusd with AVX-512 VNNI, else maddubs + madd + add);
     /// returns 2 x the multiply-accumulates.
     public static func int8(iterations: Int, isa: InstructionSet) -> Int {

@@ -35,7 +35,7 @@ struct PipelineModelOptions: ParsableArguments {
     func config() throws -> ModelConfig {
         if let named = CostModel.named(model) { return named }
         guard FileManager.default.fileExists(atPath: model) else {
-            throw CLIError("\(model): neither a model file nor a known configuration (glm-130b, chatglm-6b)")
+            throw CLIError("\(model): neither a model file nor a known configuration (\(Architectures.presetNames.joined(separator: ", ")))")
         }
         return try GLMModel(path: model).config
     }

@@ -20,6 +20,9 @@ public struct BatchedDecodeFigure: Codable, Sendable {
     public let speedup_vs_one: Double
     /// sequences x read bandwidth / the layers' weight bytes: the step time if it only streamed the weights.
     public let bandwidth_bound_tokens_per_s: Double
+    /// 2 x weights x sequences per step over the int16 dot peak: the step's integer
+    /// products at the rate of the instruction they run on (the compute bound).
+    public var fraction_of_int16_peak: Double? = nil
     public var `default` = true
 }
 
@@ -37,6 +40,8 @@ struct BatchedDecodeBench {
         let promptLength = quick ? 8 : 32, steps = quick ? 4 : max(8, repetitions * 2)
         let decoder = try BatchDecoder(model: glm, maxSequences: batches.max() ?? 1)
         let bytes = Double(glm.layerWeightBytes * layers)
+        let c = glm.config
+        let weights = Double(layers * c.hidden * (3 * c.hidden + c.hidden + c.ffnUpRows + c.ffnInner))
         let bandwidth = machine.limit(threads: threads).read_gbps * 1e9
         var out: [BatchedDecodeFigure] = []
         for b in batches {
@@ -50,9 +55,12 @@ struct BatchedDecodeBench {
             // each step is one sample (every cache grows by one token, negligible at these lengths)
             let t = try measure(warmup: 0, repetitions: steps) { _ = try decoder.decode(sequences, tokens: tokens) }
             let one = out.first?.tokens_per_s ?? Double(b) / t.median
-            let f = BatchedDecodeFigure(layers: layers, sequences: b, threads: threads, median_step_s: t.median, spread: t.spread,
+            var f = BatchedDecodeFigure(layers: layers, sequences: b, threads: threads, median_step_s: t.median, spread: t.spread,
                                         tokens_per_s: Double(b) / t.median, speedup_vs_one: Double(b) / t.median / one,
                                         bandwidth_bound_tokens_per_s: Double(b) * bandwidth / bytes)
+            if let peak = machine.limit(threads: threads).int16_gops {
+                f.fraction_of_int16_peak = 2 * weights * Double(b) / t.median / (peak * 1e9)
+            }
             log(Table.batchedDecodeRow(f))
             out.append(f)
         }

@@ -8,6 +8,8 @@ public struct LimitFigures: Codable, Sendable {
     public let read_gbps: Double
     public let fma_gflops: Double
     public let int8_gops: Double
+    /// vpmaddwd chains: the 16-bit-activation (q16) kernels' instruction; nil in older reports.
+    public var int16_gops: Double? = nil
 }
 
 public struct MachineFigures: Codable, Sendable {

@@ -6,6 +6,7 @@ enum Table {
     static func limitsRow(_ l: LimitFigures) -> String {
         String(format: "limits, %2d thread(s): read %7.1f GB/s   FP32 FMA %8.1f GFLOP/s   int8 dot %8.1f GOP/s (%.2fx FP32)",
                l.threads, l.read_gbps, l.fma_gflops, l.int8_gops, l.int8_gops / l.fma_gflops)
+            + (l.int16_gops.map { String(format: "   int16 dot %8.1f GOP/s", $0) } ?? "")
     }
 
     static let kernelHeader = "kernel                    type           m      n      k thr     median  spread     GB/s   GFLOP/s  limit     fraction"
@@ -35,5 +36,6 @@ enum Table {
         String(format: "batched decode: %d layer(s), %2d sequence(s), %d thread(s): %8.2f tokens/s (step %.4f s, spread %.1f%%), %.2fx one sequence; weights-once bound %.2f tokens/s (%.0f%%)",
                f.layers, f.sequences, f.threads, f.tokens_per_s, f.median_step_s, f.spread * 100, f.speedup_vs_one,
                f.bandwidth_bound_tokens_per_s, f.tokens_per_s / f.bandwidth_bound_tokens_per_s * 100)
+            + (f.fraction_of_int16_peak.map { String(format: ", %.0f%% of the int16 dot peak", $0 * 100) } ?? "")
     }
 }

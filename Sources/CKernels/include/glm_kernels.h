@@ -335,6 +335,9 @@ double glmk_probe_read(const float *buffer, int64_t count, glmk_isa isa);
 double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out);
 /// Runs int8 dot-product chains on every thread; *ops_out = 2 x multiply-accumulates done.
 double glmk_probe_int8(int64_t iterations, glmk_isa isa, int64_t *ops_out);
+/// Runs int16 dot-product chains (vpmaddwd, the 16-bit-activation kernels' instruction)
+/// on every thread; *ops_out = 2 x multiply-accumulates done.
+double glmk_probe_int16(int64_t iterations, glmk_isa isa, int64_t *ops_out);
 /// Fills a matrix's data (rows * row_bytes) and scales with valid random values, in parallel.
 glmk_status glmk_fill_random_weights(const glmk_matrix *w, void *data, uint16_t *scales, uint64_t seed);
 
