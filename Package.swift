@@ -67,7 +67,7 @@ let package = Package(
         // Counts a decode step's heap allocations in a process of its own (the counter
         // replaces the malloc family for the whole process).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
-        .executableTarget(name: "glm-alloc-check", dependencies: ["AllocationCounter", "GLMRuntime", "KernelBridge"], path: "Tests/AllocCheck"),
+        .executableTarget(name: "glm-alloc-check", dependencies: ["AllocationCounter", "GLMRuntime", "KernelBridge", "Plugins"], path: "Tests/AllocCheck"),
         .testTarget(name: "PluginTests", dependencies: ["KernelBridge", "Plugins", "GLMRuntime"]),
         .testTarget(name: "ServerTests", dependencies: [
             "GLMServer", "GLMRuntime", .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -3,12 +3,15 @@
 // a session's steps after its first, and a batch's steps once it has run at
 // its widest. Prints one JSON object; RuntimeTests' AllocationTests runs it.
 //
-//   glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion]
+//   glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion] [--registry]
+//
+// --registry runs on the kernel registry's dispatcher, as glm-run does, instead of Kernels.
 
 import AllocationCounter
 import Foundation
 import GLMRuntime
 import KernelBridge
+import Plugins
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("glm-alloc-check: \(message)\n".utf8))
@@ -17,10 +20,10 @@ func fail(_ message: String) -> Never {
 
 var args = Array(CommandLine.arguments.dropFirst())
 guard let path = args.first, !path.hasPrefix("-") else {
-    fail("usage: glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion]")
+    fail("usage: glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion] [--registry]")
 }
 args.removeFirst()
-var steps = 8, batch = 4, activations = ActivationPrecision.default, fusion = true
+var steps = 8, batch = 4, activations = ActivationPrecision.default, fusion = true, registry = false
 while let flag = args.first {
     args.removeFirst()
     switch flag {
@@ -30,6 +33,7 @@ while let flag = args.first {
         activations = ActivationPrecision(rawValue: args.first ?? "") ?? { fail("unknown activations") }()
         args = Array(args.dropFirst())
     case "--no-fusion": fusion = false
+    case "--registry": registry = true
     default: fail("unknown option \(flag)")
     }
 }
@@ -38,7 +42,7 @@ guard steps > 0, batch > 0 else { fail("--steps and --batch must be positive") }
 do {
     let model = try GLMModel(path: path)
     let c = model.config
-    let kernels = try Kernels(activations: activations)
+    let kernels: any KernelSet = registry ? try KernelRegistry(activations: activations).dispatcher() : try Kernels(activations: activations)
     // a prompt of ordinary tokens, then [gMASK] <sop>: generation after it
     let prompt = (0..<6).map { Int32(($0 * 7 + 3) % max(1, min(c.vocab, 1000))) } + [c.tokens.gmask, c.tokens.sop]
     let warm = 2, capacity = prompt.count + warm + steps + 1
@@ -68,7 +72,7 @@ do {
 
     print("""
     {"available": \(glm_allocation_counter_available() != 0), "steps": \(steps), "batch": \(batch), \
-    "activations": "\(activations.rawValue)", "threads": \(Threads.current), \
+    "activations": "\(activations.rawValue)", "registry": \(registry), "threads": \(Threads.current), \
     "session_allocations": \(sessionAllocations), "batch_allocations": \(batchAllocations)}
     """)
 } catch {

@@ -37,12 +37,12 @@ private func count(_ model: String, _ extra: [String]) throws -> Counts {
 
 @Suite("Allocation-free decode", .serialized)
 struct AllocationTests {
-    @Test("decode steps allocate nothing after the first: a session and a batch, fused and not",
+    @Test("decode steps allocate nothing after the first: a session and a batch, fused and not, built-ins and registry",
           .enabled(if: FileManager.default.isExecutableFile(atPath: allocCheck), "needs the release glm-alloc-check (scripts/test builds it)"))
     func decodeStep_allocatesNothing() throws {
         let shipped = repo.appendingPathComponent("models/glm-small-bilingual-q4.gguf").path
         let f32 = try #require(try ConvertedModels.model("glm-130b-tiny", .f32).file?.path)
-        for (model, extra) in [(shipped, []), (shipped, ["--no-fusion"]), (shipped, ["--activations", "f32"]), (f32, [])] {
+        for (model, extra) in [(shipped, []), (shipped, ["--no-fusion"]), (shipped, ["--activations", "f32"]), (shipped, ["--registry"]), (f32, [])] {
             let counts = try count(model, extra)
             try #require(counts.available, "the counter is off in sanitizer builds")
             #expect(counts.session_allocations == 0, "\(model) \(extra)")
