@@ -40,6 +40,14 @@ public final class ServerMetrics: @unchecked Sendable {
 
     private func locked(_ body: () -> Void) { lock.lock(); body(); lock.unlock() }
 
+    /// Decode steps so far that ran more than `n` sequences.
+    func decodeSteps(withMoreThan n: Int) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let atMost = batchSizes.bounds.lastIndex { $0 <= Double(n) }.map { batchSizes.counts[$0] } ?? 0
+        return batchSizes.count - atMost
+    }
+
     /// The text exposition of every metric.
     public func prometheusText() -> String {
         lock.lock()

@@ -86,6 +86,35 @@ struct ServerTests {
         }
     }
 
+    @Test("concurrent requests batch together and each gets the answer it gets alone")
+    func concurrentRequests_equalAlone() async throws {
+        let (_, metrics) = try await ready()
+        let prompts = ["The meaning of life", "床前明月光，", "Once upon a time", "Water", "The sea", "春眠不觉晓，"]
+        @Sendable func request(_ text: String) -> String {
+            #"{"messages": [{"role": "user", "content": "\#(text)"}], "max_tokens": 10, "temperature": 0}"#
+        }
+        try await app().test(.router) { client in
+            @Sendable func answer(_ text: String) async throws -> String {
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: jsonHeaders, body: body(request(text))) { r throws in
+                    #expect(r.status == .ok)
+                    let choice = try #require((try object(r)["choices"] as? [[String: Any]])?.first)
+                    return try #require((choice["message"] as? [String: Any])?["content"] as? String)
+                }
+            }
+            var alone: [String] = []
+            for p in prompts { alone.append(try await answer(p)) }
+            let stepsBefore = metrics.decodeSteps(withMoreThan: 1)
+            let together = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for (i, p) in prompts.enumerated() { group.addTask { (i, try await answer(p)) } }
+                var out = [String](repeating: "", count: prompts.count)
+                for try await (i, text) in group { out[i] = text }
+                return out
+            }
+            #expect(together == alone)
+            #expect(metrics.decodeSteps(withMoreThan: 1) > stepsBefore, "no decode step ran two or more sequences")
+        }
+    }
+
     @Test("chat completion without streaming: one message, usage counted")
     func chat_notStreamed() async throws {
         try await app().test(.router) { client in
