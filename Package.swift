@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Plugins", dependencies: ["KernelBridge", "GLMPluginABI"]),
         .target(name: "GLMRuntime", dependencies: ["KernelBridge"]),
         // The OpenAI-compatible HTTP server (glm-run serve) over Hummingbird.
-        .target(name: "GLMServer", dependencies: ["GLMRuntime", .product(name: "Hummingbird", package: "hummingbird")]),
+        .target(name: "GLMServer", dependencies: ["GLMRuntime", "KernelBridge", .product(name: "Hummingbird", package: "hummingbird")]),
         // The bench's code lives under bench/ with its scripts and results.
         .target(name: "GLMBench", dependencies: ["KernelBridge", "GLMRuntime"], path: "bench/GLMBench"),
         .executableTarget(

@@ -27,16 +27,23 @@
 
 enum { ATTN_TILE = 64 };
 
-GLMK_AVX2 static float dot_hd(const float *a, const float *b, int64_t d) {
+/// 8 K or V values from element i as floats: loaded, or widened from fp16 (F16C).
+GLMK_AVX2_INLINE __m256 kv_load8(const void *base, int64_t i, int f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + i)))
+               : _mm256_loadu_ps((const float *)base + i);
+}
+
+/// a . b over head_dim, b the key at element offset `kj` of k.
+GLMK_AVX2_INLINE float dot_hd(const float *a, const void *k, int64_t kj, int64_t d, int f16) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 16 <= d; c += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), _mm256_loadu_ps(b + c + 8), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), kv_load8(k, kj + c, f16), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c + 8), kv_load8(k, kj + c + 8, f16), acc1);
     }
-    for (; c + 8 <= d; c += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), _mm256_loadu_ps(b + c), acc0);
+    for (; c + 8 <= d; c += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + c), kv_load8(k, kj + c, f16), acc0);
     float sum = glmk_hsum256(_mm256_add_ps(acc0, acc1));
-    for (; c < d; c++) sum += a[c] * b[c];
+    for (; c < d; c++) sum += a[c] * glmk_kv_at(k, f16, kj + c);
     return sum;
 }
 
@@ -47,14 +54,14 @@ typedef struct {
 } attn_state;
 
 /// Folds keys j0 .. j0 + tile - 1 (tile <= ATTN_TILE) into the state of query qi, head h.
-GLMK_AVX2 static void fold_tile(attn_state *st, const float *qi, const float *k, const float *v,
-                                const glmk_attention_shape *s, int64_t h, int64_t j0, int64_t tile) {
+/// f16 is a constant in each of the two callers below, so each K/V format has its own loop.
+GLMK_AVX2_INLINE void fold_tile_kv(attn_state *st, const float *qi, const void *k, const void *v,
+                                   const glmk_attention_shape *s, int64_t h, int64_t j0, int64_t tile, int f16) {
     const int64_t d = s->head_dim;
     float scores[ATTN_TILE] __attribute__((aligned(32)));
     float tile_max = -INFINITY;
     for (int64_t j = 0; j < tile; j++) {
-        const float *kj = k + (j0 + j) * s->kv_token_stride + h * s->kv_head_stride;
-        scores[j] = dot_hd(qi, kj, d) * s->scale;
+        scores[j] = dot_hd(qi, k, (j0 + j) * s->kv_token_stride + h * s->kv_head_stride, d, f16) * s->scale;
         tile_max = fmaxf(tile_max, scores[j]);
     }
     const float new_max = fmaxf(st->max, tile_max);
@@ -84,26 +91,42 @@ GLMK_AVX2 static void fold_tile(attn_state *st, const float *qi, const float *k,
         __m256 a[8];
         for (int i = 0; i < 8; i++) a[i] = _mm256_mul_ps(_mm256_load_ps(acc + c + 8 * i), vcorr);
         for (int64_t jj = 0; jj < tile; jj++) {
-            const float *vj = v + (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride + c;
+            const int64_t vj = (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride + c;
             const __m256 p = _mm256_set1_ps(scores[jj]);
-            for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * i), a[i]);
+            for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(p, kv_load8(v, vj + 8 * i, f16), a[i]);
         }
         for (int i = 0; i < 8; i++) _mm256_store_ps(acc + c + 8 * i, a[i]);
     }
     for (; c + 8 <= d; c += 8) {
         __m256 a = _mm256_mul_ps(_mm256_load_ps(acc + c), vcorr);
         for (int64_t jj = 0; jj < tile; jj++) {
-            const float *vj = v + (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride;
-            a = _mm256_fmadd_ps(_mm256_set1_ps(scores[jj]), _mm256_loadu_ps(vj + c), a);
+            const int64_t vj = (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride;
+            a = _mm256_fmadd_ps(_mm256_set1_ps(scores[jj]), kv_load8(v, vj + c, f16), a);
         }
         _mm256_store_ps(acc + c, a);
     }
     for (; c < d; c++) {
         float a = acc[c] * correction;
         for (int64_t jj = 0; jj < tile; jj++)
-            a += scores[jj] * v[(j0 + jj) * s->kv_token_stride + h * s->kv_head_stride + c];
+            a += scores[jj] * glmk_kv_at(v, f16, (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride + c);
         acc[c] = a;
     }
+}
+
+GLMK_AVX2 static void fold_tile_f32(attn_state *st, const float *qi, const void *k, const void *v,
+                                    const glmk_attention_shape *s, int64_t h, int64_t j0, int64_t tile) {
+    fold_tile_kv(st, qi, k, v, s, h, j0, tile, 0);
+}
+
+GLMK_AVX2 static void fold_tile_f16(attn_state *st, const float *qi, const void *k, const void *v,
+                                    const glmk_attention_shape *s, int64_t h, int64_t j0, int64_t tile) {
+    fold_tile_kv(st, qi, k, v, s, h, j0, tile, 1);
+}
+
+static void fold_tile(attn_state *st, const float *qi, const void *k, const void *v, const glmk_attention_shape *s,
+                      int64_t h, int64_t j0, int64_t tile) {
+    if (s->kv_f16) fold_tile_f16(st, qi, k, v, s, h, j0, tile);
+    else fold_tile_f32(st, qi, k, v, s, h, j0, tile);
 }
 
 static void state_reset(attn_state *st, int64_t d) {
@@ -127,7 +150,7 @@ static const float *pair_q(const float *q, const glmk_attention_shape *s, int64_
 }
 
 /// Short contexts: each thread takes whole (query, head) pairs.
-static glmk_status attend_by_pairs(float *out, const float *q, const float *k, const float *v,
+static glmk_status attend_by_pairs(float *out, const float *q, const void *k, const void *v,
                                    const glmk_attention_shape *s) {
     const int64_t pairs = s->queries * s->heads, d = s->head_dim;
 // static, 1: dynamic scheduling in clang >= 19 calls __kmpc_dispatch_deinit, which Debian 12's libomp 14 lacks
@@ -169,7 +192,7 @@ static void key_range_bytes(const glmk_attention_shape *s, size_t *acc, size_t *
     *states = (size_t)(chunks * pairs) * sizeof(attn_state);
 }
 
-static glmk_status attend_by_key_ranges(float *out, const float *q, const float *k, const float *v,
+static glmk_status attend_by_key_ranges(float *out, const float *q, const void *k, const void *v,
                                         const glmk_attention_shape *s, glmk_arena *arena) {
     const int64_t pairs = s->queries * s->heads, d = s->head_dim;
     const int64_t stride = (d + 7) / 8 * 8; // floats per accumulator, 32-byte aligned
@@ -223,7 +246,7 @@ size_t glmk_attention_avx2_workspace(const glmk_attention_shape *s) {
     return GLMK_WS_ROUND(acc) + GLMK_WS_ROUND(states);
 }
 
-glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_attention_avx2(float *out, const float *q, const void *k, const void *v,
                                 const glmk_attention_shape *s, glmk_workspace ws) {
     const glmk_status status = glmk_check_attention(out, q, k, v, s);
     if (status != GLMK_OK) return status;

@@ -176,11 +176,23 @@ GLMK_AVX2 static void block_end(const query_block *b, float *out, const glmk_att
     }
 }
 
+/// d values of a K or V row into a contiguous float tile row (widened from fp16 when f16).
+GLMK_AVX2 static void copy_kv_row(float *dst, const void *base, int64_t i, int64_t d, int f16) {
+    if (!f16) {
+        memcpy(dst, (const float *)base + i, sizeof(float) * (size_t)d);
+        return;
+    }
+    const uint16_t *src = (const uint16_t *)base + i;
+    int64_t c = 0;
+    for (; c + 8 <= d; c += 8) _mm256_storeu_ps(dst + c, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + c))));
+    for (; c < d; c++) dst[c] = glmk_fp16_to_fp32(src[c]);
+}
+
 /// Queries q0 .. q0 + nq - 1 (nq <= 128) of head h: up to eight 16-query blocks,
 /// each K/V tile copied once out of the cache's strided rows (which are a
 /// multiple of 4 KB apart, so a column of them falls in one L1 set) and used
 /// by every block that sees it.
-GLMK_AVX2 static void attend_blocks(float *out, const float *q, const float *k, const float *v,
+GLMK_AVX2 static void attend_blocks(float *out, const float *q, const void *k, const void *v,
                                     const glmk_attention_shape *s, int64_t h, int64_t q0, int64_t nq, block_scratch *scratch) {
     const int64_t d = s->head_dim;
     const int count = (int)((nq + QB - 1) / QB);
@@ -190,12 +202,12 @@ GLMK_AVX2 static void attend_blocks(float *out, const float *q, const float *k, 
         block_begin(&scratch->blocks[i], q, s, h, b0, (int)(q0 + nq - b0 < QB ? q0 + nq - b0 : QB));
         if (scratch->blocks[i].max_visible > max_visible) max_visible = scratch->blocks[i].max_visible;
     }
-    const float *kh = k + h * s->kv_head_stride, *vh = v + h * s->kv_head_stride;
+    const int64_t head = h * s->kv_head_stride;
     for (int64_t j0 = 0; j0 < max_visible; j0 += KT) {
         const int64_t kt = max_visible - j0 < KT ? max_visible - j0 : KT;
         for (int64_t j = 0; j < kt; j++) {
-            memcpy(scratch->kt + j * d, kh + (j0 + j) * s->kv_token_stride, sizeof(float) * (size_t)d);
-            memcpy(scratch->vt + j * d, vh + (j0 + j) * s->kv_token_stride, sizeof(float) * (size_t)d);
+            copy_kv_row(scratch->kt + j * d, k, head + (j0 + j) * s->kv_token_stride, d, s->kv_f16);
+            copy_kv_row(scratch->vt + j * d, v, head + (j0 + j) * s->kv_token_stride, d, s->kv_f16);
         }
         for (int i = 0; i < count; i++) {
             query_block *b = &scratch->blocks[i];
@@ -216,7 +228,7 @@ size_t glmk_attention_blocked_avx2_workspace(const glmk_attention_shape *s) {
     return (size_t)glmk_workspace_threads() * GLMK_WS_ROUND(sizeof(block_scratch));
 }
 
-glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const void *k, const void *v,
                                         const glmk_attention_shape *s, glmk_arena *arena) {
     const int64_t span = QB * SUB, spans = (s->queries + span - 1) / span, pairs = spans * s->heads;
     const int threads = glmk_workspace_threads();

@@ -13,7 +13,7 @@ static int key_visible(const glmk_attention_shape *s, int64_t key, int64_t query
     return key < s->bidirectional_len || key <= query_pos;
 }
 
-glmk_status glmk_attention_scalar(float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_attention_scalar(float *out, const float *q, const void *k, const void *v,
                                   const glmk_attention_shape *s, glmk_workspace ws) {
     (void)ws;
     const glmk_status status = glmk_check_attention(out, q, k, v, s);
@@ -27,22 +27,21 @@ glmk_status glmk_attention_scalar(float *out, const float *q, const float *k, co
             double max = -INFINITY;
             for (int64_t j = 0; j < s->keys; j++) {
                 if (!key_visible(s, j, pos)) continue;
-                const float *kj = k + j * s->kv_token_stride + h * s->kv_head_stride;
+                const int64_t kj = j * s->kv_token_stride + h * s->kv_head_stride;
                 double dot = 0.0;
-                for (int64_t c = 0; c < d; c++) dot += (double)qi[c] * kj[c];
+                for (int64_t c = 0; c < d; c++) dot += (double)qi[c] * glmk_kv_at(k, s->kv_f16, kj + c);
                 max = fmax(max, dot * s->scale);
             }
             double acc[GLMK_MAX_HEAD_DIM] = {0};
             double total = 0.0;
             for (int64_t j = 0; j < s->keys && max > -INFINITY; j++) {
                 if (!key_visible(s, j, pos)) continue;
-                const float *kj = k + j * s->kv_token_stride + h * s->kv_head_stride;
-                const float *vj = v + j * s->kv_token_stride + h * s->kv_head_stride;
+                const int64_t kj = j * s->kv_token_stride + h * s->kv_head_stride;
                 double dot = 0.0;
-                for (int64_t c = 0; c < d; c++) dot += (double)qi[c] * kj[c];
+                for (int64_t c = 0; c < d; c++) dot += (double)qi[c] * glmk_kv_at(k, s->kv_f16, kj + c);
                 const double p = exp(dot * s->scale - max);
                 total += p;
-                for (int64_t c = 0; c < d; c++) acc[c] += p * vj[c];
+                for (int64_t c = 0; c < d; c++) acc[c] += p * glmk_kv_at(v, s->kv_f16, kj + c);
             }
             for (int64_t c = 0; c < d; c++) o[c] = total > 0.0 ? (float)(acc[c] / total) : 0.0f;
         }

@@ -44,3 +44,20 @@ float glmk_fp16_to_fp32(uint16_t h) {
     memcpy(&out, &bits, sizeof out);
     return out;
 }
+
+#if GLMK_X86
+#include <immintrin.h>
+__attribute__((target("avx2,f16c"))) static void to_fp16_f16c(uint16_t *dst, const float *src, int64_t count) {
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < count; i++) dst[i] = glmk_fp32_to_fp16(src[i]);
+}
+#endif
+
+void glmk_fp32_to_fp16_array(uint16_t *dst, const float *src, int64_t count) {
+#if GLMK_X86
+    if (glmk_isa_supported(GLMK_ISA_AVX2)) return to_fp16_f16c(dst, src, count); // vcvtps2ph rounds to nearest even too
+#endif
+    for (int64_t i = 0; i < count; i++) dst[i] = glmk_fp32_to_fp16(src[i]);
+}

@@ -133,7 +133,7 @@ glmk_status glmk_matvec_scalar(float *y, const glmk_matrix *w, const float *x, c
 glmk_status glmk_matmul_scalar(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
                                int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
 glmk_status glmk_embedding_scalar(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
-glmk_status glmk_attention_scalar(float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_attention_scalar(float *out, const float *q, const void *k, const void *v,
                                   const glmk_attention_shape *shape, glmk_workspace ws);
 glmk_status glmk_residual_layernorm_scalar(float *out, const float *x, float alpha, const float *y,
                                            const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
@@ -189,7 +189,7 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
                              int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
 size_t glmk_matmul_avx2_workspace(const glmk_matrix *w, int64_t m);
 glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
-glmk_status glmk_attention_avx2(float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_attention_avx2(float *out, const float *q, const void *k, const void *v,
                                 const glmk_attention_shape *shape, glmk_workspace ws);
 size_t glmk_attention_avx2_workspace(const glmk_attention_shape *shape);
 glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha, const float *y,
@@ -203,7 +203,7 @@ glmk_status glmk_matvec_q8_avx2(float *y, const glmk_matrix *w, const int8_t *xq
                                 const int32_t *x_sums, const float *bias);
 /// Prefill attention 16 queries at a time (attention_blocked_avx2.c), for the shapes it applies to.
 int glmk_attention_blocked_applies(const glmk_attention_shape *s);
-glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_attention_blocked_avx2(float *out, const float *q, const void *k, const void *v,
                                         const glmk_attention_shape *s, glmk_arena *a);
 size_t glmk_attention_blocked_avx2_workspace(const glmk_attention_shape *s);
 glmk_status glmk_matmul_q8_vnni(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
@@ -262,8 +262,13 @@ static inline int64_t glmk_visible_keys(const glmk_attention_shape *s, int64_t p
 
 // MARK: - Shared checks for attention, RoPE and the element-wise kernels
 
-glmk_status glmk_check_attention(const float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_check_attention(const float *out, const float *q, const void *k, const void *v,
                                  const glmk_attention_shape *s);
+
+/// Element i of a K or V array of floats, or of fp16 values when f16.
+static inline float glmk_kv_at(const void *base, int f16, int64_t i) {
+    return f16 ? glmk_fp16_to_fp32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
 glmk_status glmk_check_rope(const float *x, const glmk_rope_shape *s, const int32_t *positions,
                             const int32_t *block_positions, const float *inv_freq);
 glmk_status glmk_check_embedding(const float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);

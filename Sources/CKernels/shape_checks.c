@@ -5,7 +5,7 @@
  */
 #include "internal.h"
 
-glmk_status glmk_check_attention(const float *out, const float *q, const float *k, const float *v,
+glmk_status glmk_check_attention(const float *out, const float *q, const void *k, const void *v,
                                  const glmk_attention_shape *s) {
     if (!out || !q || !k || !v || !s) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->queries <= 0 || s->keys <= 0 || s->heads <= 0 || s->head_dim <= 0) return GLMK_ERR_INVALID_ARGUMENT;
@@ -14,6 +14,7 @@ glmk_status glmk_check_attention(const float *out, const float *q, const float *
         return GLMK_ERR_INVALID_ARGUMENT;
     if (s->q_token_stride <= 0 || s->kv_token_stride <= 0 || s->out_token_stride <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->first_query_pos < 0 || s->bidirectional_len < 0) return GLMK_ERR_INVALID_ARGUMENT;
+    if (s->kv_f16 != 0 && s->kv_f16 != 1) return GLMK_ERR_INVALID_ARGUMENT;
     return GLMK_OK;
 }
 

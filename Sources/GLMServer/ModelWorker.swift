@@ -14,6 +14,7 @@
 
 import Foundation
 import GLMRuntime
+import KernelBridge
 
 /// What a job reports as it runs.
 enum JobEvent: Sendable {
@@ -48,8 +49,16 @@ public struct LoadedModel: Sendable {
     public let name: String
     public let model: GLMModel
     public let codec: PromptBuilder
+    /// The kernels the sequences run on (nil: the built-ins), the fused plan or not, the KV cache type.
+    public let kernels: (any KernelSet)?
+    public let fusion: Bool
+    public let kvType: KVCacheType
 
-    public init(name: String, model: GLMModel, codec: PromptBuilder) { (self.name, self.model, self.codec) = (name, model, codec) }
+    public init(name: String, model: GLMModel, codec: PromptBuilder, kernels: (any KernelSet)? = nil, fusion: Bool = true,
+                kvType: KVCacheType = .f32) {
+        (self.name, self.model, self.codec) = (name, model, codec)
+        (self.kernels, self.fusion, self.kvType) = (kernels, fusion, kvType)
+    }
 }
 
 public final class ModelWorker: @unchecked Sendable {
@@ -159,11 +168,11 @@ private final class Batch {
     init(model: LoadedModel, parallel: Int, context: Int?, metrics: ServerMetrics) throws {
         self.model = model
         self.metrics = metrics
-        decoder = try BatchDecoder(model: model.model, maxSequences: parallel)
+        decoder = try BatchDecoder(model: model.model, maxSequences: parallel, kernels: model.kernels, fusion: model.fusion)
         let capacity = min(context ?? model.model.config.contextLength, model.model.config.contextLength)
         self.context = capacity
         // every sequence's KV cache, allocated once and reused by the requests that follow
-        free = try (0..<parallel).map { [decoder] _ in try decoder.makeSequence(capacity: capacity) }
+        free = try (0..<parallel).map { [decoder] _ in try decoder.makeSequence(capacity: capacity, kvType: model.kvType) }
     }
 
     var isPrefilling: Bool { prefilling != nil }
@@ -308,7 +317,8 @@ private final class Batch {
         defer { job.continuation.finish() }
         guard !job.isCancelled else { return }
         do {
-            let session = try InferenceSession(model: model.model, capacity: context)
+            let session = try InferenceSession(model: model.model, capacity: context, kernels: model.kernels, fusion: model.fusion,
+                                               kvType: model.kvType)
             let filler = try BlankFiller(session: session, codec: model.codec, prompt: job.prompt, parameters: job.parameters)
             var first = true
             _ = try filler.fillAll { text in

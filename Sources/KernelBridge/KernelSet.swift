@@ -9,6 +9,8 @@ public protocol KernelSet: Sendable {
     func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws
     func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws
     func attention(q: [Float], k: [Float], v: [Float], shape: AttentionShape, into out: inout [Float]) throws
+    /// Attention over fp16 keys and values (the half-size KV cache).
+    func attention(q: [Float], halfK: [UInt16], halfV: [UInt16], shape: AttentionShape, into out: inout [Float]) throws
     func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws
     func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws
     func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws
@@ -40,6 +42,12 @@ public enum OperationName {
 extension Kernels: KernelSet {}
 
 extension KernelSet {
+    /// fp16 keys and values widened to FP32 arrays, then the FP32 attention: for a kernel set without the fp16 form.
+    public func attention(q: [Float], halfK: [UInt16], halfV: [UInt16], shape: AttentionShape, into out: inout [Float]) throws {
+        try attention(q: q, k: halfK.map { Float(Float16(bitPattern: $0)) }, v: halfV.map { Float(Float16(bitPattern: $0)) },
+                      shape: shape, into: &out)
+    }
+
     /// Batched mat-vecs as one matvec per row: what a kernel set without a batched kernel does.
     public func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
         let (k, n) = (w.cols, w.rows)

@@ -237,7 +237,25 @@ public struct Kernels: Sendable {
 
     /// FP32-softmax attention with GLM's mask; see AttentionShape.
     public func attention(q: [Float], k: [Float], v: [Float], shape s: AttentionShape, into out: inout [Float]) throws {
-        func op() -> String { "attention" }
+        try k.withUnsafeBufferPointer { kp in
+            try v.withUnsafeBufferPointer { vp in
+                try attention(q: q, k: UnsafeRawBufferPointer(kp), v: UnsafeRawBufferPointer(vp), f16: false, shape: s, into: &out)
+            }
+        }
+    }
+
+    /// The same over fp16 keys and values (the half-size KV cache), widened to FP32 as they are read.
+    public func attention(q: [Float], halfK k: [UInt16], halfV v: [UInt16], shape s: AttentionShape, into out: inout [Float]) throws {
+        try k.withUnsafeBufferPointer { kp in
+            try v.withUnsafeBufferPointer { vp in
+                try attention(q: q, k: UnsafeRawBufferPointer(kp), v: UnsafeRawBufferPointer(vp), f16: true, shape: s, into: &out)
+            }
+        }
+    }
+
+    private func attention(q: [Float], k: UnsafeRawBufferPointer, v: UnsafeRawBufferPointer, f16: Bool, shape s: AttentionShape,
+                           into out: inout [Float]) throws {
+        func op() -> String { f16 ? "attention.f16kv" : "attention" }
         guard s.queries > 0, s.keys > 0, s.heads > 0, s.headDim > 0 else {
             throw KernelError.invalidArgument(operation: op(), detail: "queries, keys, heads and headDim must be positive")
         }
@@ -246,8 +264,9 @@ public struct Kernels: Sendable {
                                                                                     tokenStride: s.qTokenStride, headStride: s.qHeadStride), op(), "q")
         let kvExtent = AttentionShape.extent(count: s.keys, heads: s.heads, headDim: s.headDim,
                                              tokenStride: s.kvTokenStride, headStride: s.kvHeadStride)
-        try KernelError.require(k.count, atLeast: kvExtent, op(), "k")
-        try KernelError.require(v.count, atLeast: kvExtent, op(), "v")
+        let element = f16 ? 2 : 4
+        try KernelError.require(k.count / element, atLeast: kvExtent, op(), "k")
+        try KernelError.require(v.count / element, atLeast: kvExtent, op(), "v")
         try KernelError.require(out.count, atLeast: s.outOffset + AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
                                                                                         tokenStride: s.outTokenStride, headStride: s.outHeadStride), op(), "out")
         var shape = glmk_attention_shape(
@@ -255,20 +274,22 @@ public struct Kernels: Sendable {
             q_token_stride: Int64(s.qTokenStride), q_head_stride: Int64(s.qHeadStride),
             kv_token_stride: Int64(s.kvTokenStride), kv_head_stride: Int64(s.kvHeadStride),
             out_token_stride: Int64(s.outTokenStride), out_head_stride: Int64(s.outHeadStride),
-            first_query_pos: Int64(s.firstQueryPosition), bidirectional_len: Int64(s.bidirectionalLength), scale: s.scale)
+            first_query_pos: Int64(s.firstQueryPosition), bidirectional_len: Int64(s.bidirectionalLength), scale: s.scale,
+            kv_f16: f16 ? 1 : 0)
         let fn = table.attention!
         let bytes = glmk_workspace_bytes(isa.cValue, GLMK_WS_ATTENTION, nil, 0, &shape)
         let workspace = glmk_workspace(data: KernelScratch.current.reserve(bytes), bytes: bytes)
         let status = q.withUnsafeBufferPointer { qp in
-            k.withUnsafeBufferPointer { kp in
-                v.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer {
-                        fn($0.baseAddress! + s.outOffset, qp.baseAddress! + s.qOffset, kp.baseAddress, vp.baseAddress, &shape, workspace)
-                    }
-                }
+            out.withUnsafeMutableBufferPointer {
+                fn($0.baseAddress! + s.outOffset, qp.baseAddress! + s.qOffset, k.baseAddress, v.baseAddress, &shape, workspace)
             }
         }
         try KernelError.check(status, op(), "\(s)")
+    }
+
+    /// dst = src rounded to fp16 (nearest even): what the half-size KV cache stores.
+    public static func roundToHalf(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<UInt16>, count: Int) {
+        glmk_fp32_to_fp16_array(dst, src, Int64(count))
     }
 
     // MARK: - Element-wise

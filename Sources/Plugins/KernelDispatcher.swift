@@ -55,6 +55,9 @@ public struct KernelDispatcher: KernelSet {
     public func attention(q: [Float], k: [Float], v: [Float], shape: AttentionShape, into out: inout [Float]) throws {
         try route(attentionProvider, OperationName.attention).attention(q: q, k: k, v: v, shape: shape, into: &out)
     }
+    public func attention(q: [Float], halfK: [UInt16], halfV: [UInt16], shape: AttentionShape, into out: inout [Float]) throws {
+        try route(attentionProvider, OperationName.attention).attention(q: q, halfK: halfK, halfV: halfV, shape: shape, into: &out)
+    }
     public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
         try route(residualLayerNormProvider, OperationName.residualLayerNorm)
             .residualLayerNorm(x: x, alpha: alpha, y: y, gamma: gamma, beta: beta, rows: rows, eps: eps, into: &out)

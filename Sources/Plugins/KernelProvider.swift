@@ -69,6 +69,9 @@ public struct BuiltinProvider: KernelProvider {
         try kernels.matmul(w, x, tokens: m, bias: bias, into: &y)
     }
     public func embedding(_ table: WeightMatrix, ids: [Int32], into out: inout [Float]) throws { try kernels.embedding(table, ids: ids, into: &out) }
+    public func attention(q: [Float], halfK: [UInt16], halfV: [UInt16], shape: AttentionShape, into out: inout [Float]) throws {
+        try kernels.attention(q: q, halfK: halfK, halfV: halfV, shape: shape, into: &out)
+    }
     public func attention(q: [Float], k: [Float], v: [Float], shape: AttentionShape, into out: inout [Float]) throws {
         try kernels.attention(q: q, k: k, v: v, shape: shape, into: &out)
     }

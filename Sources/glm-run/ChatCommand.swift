@@ -33,7 +33,7 @@ struct ChatCommand: ParsableCommand {
         try runtime.apply()
         let (glm, codec) = try loadTokenizer(model)
         let session = try InferenceSession(model: glm, capacity: glm.config.contextLength, kernels: runtime.kernelSet(for: glm),
-                                           fusion: !runtime.noFusion)
+                                           fusion: !runtime.noFusion, kvType: runtime.kvType)
         let chat = ChatSession(session: session, codec: codec)
         let terminal = isatty(0) != 0
         if terminal { printError("Chatting with \((model as NSString).lastPathComponent). `clear` forgets the history, `stop` or Ctrl-D ends.") }

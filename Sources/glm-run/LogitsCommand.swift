@@ -21,7 +21,8 @@ struct LogitsCommand: ParsableCommand {
         guard parsed.count <= glm.config.contextLength else {
             throw CLIError("\(parsed.count) ids exceed the model's context of \(glm.config.contextLength)")
         }
-        let session = try InferenceSession(model: glm, capacity: parsed.count, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
+        let session = try InferenceSession(model: glm, capacity: parsed.count, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion,
+                                           kvType: runtime.kvType)
         let logits = try session.forward(parsed, allLogits: true)
         let layout = PromptLayout(ids: parsed, tokens: glm.config.tokens)
         let (positions, blocks) = session.positions(start: 0, count: parsed.count, layout: layout)

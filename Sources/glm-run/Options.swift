@@ -29,6 +29,9 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Activations of the quantized weight products: q16 (default: decode takes 16-bit blocks and integer dot products; the golden models' greedy tokens are unchanged), f32, or q8 (8-bit blocks in decode and, with AVX-512 VNNI, in prefill: fastest, changes some greedy tokens).")
     var activations: ActivationPrecision = .default
 
+    @Option(help: "KV cache element type: f32 (default) or f16 (half the memory; keys and values rounded to fp16, the softmax stays FP32; keeps the golden models' greedy tokens, but moves logits more than an fp16 run).")
+    var kvType: KVCacheType = .default
+
     /// More threads than any machine this runs on has cores (OpenMP takes an int).
     static let maxThreads = 4096
 
@@ -125,3 +128,5 @@ func parseIDs(_ text: String) throws -> [Int32] {
     guard !ids.isEmpty else { throw CLIError("--ids is empty") }
     return ids
 }
+
+extension KVCacheType: ExpressibleByArgument {}

@@ -57,7 +57,8 @@ struct RunCommand: ParsableCommand {
         // (both counts are bounded: max tokens by validate(), blanks by the context)
         let blanks = mask ? max(1, ids.filter { [glm.config.tokens.mask, glm.config.tokens.smask].contains($0) }.count) : 1
         let capacity = min(glm.config.contextLength, ids.count + 1 + sampling.maxTokens * blanks)
-        let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion)
+        let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion,
+                                           kvType: runtime.kvType)
         let s: GenerationStats
         if mask {
             let filler = try BlankFiller(session: session, codec: codec, prompt: ids, parameters: parameters)

@@ -65,9 +65,10 @@ struct ServeCommand: AsyncParsableCommand {
         let worker = ModelWorker(queueLimit: queue, parallel: parallel, contextPerSequence: context, metrics: metrics) {
             let glm = try loadModel(path)
             guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else { throw CLIError("\(path) has no tokenizer") }
-            _ = try runtime.kernelSet(for: glm) // the registry's checks (plugins) before serving
+            let kernels = try runtime.kernelSet(for: glm) // the registry's checks (plugins) before serving
             let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-            return LoadedModel(name: name, model: glm, codec: PromptBuilder(tokenizer: tokenizer, config: glm.config))
+            return LoadedModel(name: name, model: glm, codec: PromptBuilder(tokenizer: tokenizer, config: glm.config),
+                               kernels: kernels, fusion: !runtime.noFusion, kvType: runtime.kvType)
         }
         var options = ServerOptions()
         options.apiKey = apiKey ?? ProcessInfo.processInfo.environment["GLM_API_KEY"]

@@ -86,6 +86,31 @@ struct AttentionTests {
         }
     }
 
+    /// The half-size KV cache: fp16 keys and values widened exactly as they are read,
+    /// so the result is bit for bit the FP32 kernel's on the widened values (every
+    /// walk: pairs, key ranges, the blocked prefill), and within the formula bound.
+    @Test("fp16 keys and values: bitwise the FP32 kernel on the widened values", arguments: InstructionSet.supported)
+    func attention_halfKV(isa: InstructionSet) throws {
+        let kernels = try Kernels(isa: isa)
+        for (index, c) in cases.enumerated() {
+            let (q, k, v, shape) = inputs(c, seed: UInt64(index + 100))
+            let (hk, hv) = (k.map { Float16($0).bitPattern }, v.map { Float16($0).bitPattern })
+            let (wk, wv) = (hk.map { Float(Float16(bitPattern: $0)) }, hv.map { Float(Float16(bitPattern: $0)) })
+            var half = [Float](repeating: .nan, count: c.queries * c.heads * c.headDim), full = half
+            try kernels.attention(q: q, halfK: hk, halfV: hv, shape: shape, into: &half)
+            try kernels.attention(q: q, k: wk, v: wv, shape: shape, into: &full)
+            #expect(half.elementsEqual(full) { $0.bitPattern == $1.bitPattern }, "\(isa) \(c): \(firstMismatch(half, full))")
+            let error = nmse(half, referenceAttention(q: q, k: wk, v: wv, shape: shape))
+            #expect(error <= (isa == .scalar ? Tolerance.formula : Tolerance.transcendental), "\(isa) \(c): nmse \(error)")
+        }
+        var out = [Float](repeating: 0, count: 8)
+        let short = AttentionShape(queries: 1, keys: 2, heads: 1, headDim: 8, firstQueryPosition: 1, bidirectionalLength: 0)
+        #expect(throws: KernelError.self) {
+            try kernels.attention(q: [Float](repeating: 1, count: 8), halfK: [UInt16](repeating: 0, count: 15),
+                                  halfV: [UInt16](repeating: 0, count: 16), shape: short, into: &out)
+        }
+    }
+
     @Test("mask: a context token sees later context tokens; a generated token never sees a later one")
     func mask_bidirectionalContextCausalGeneration() throws {
         // V is the identity (head_dim = keys), so each output row is the softmax weights themselves.

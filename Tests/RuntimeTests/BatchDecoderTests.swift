@@ -31,8 +31,8 @@ private struct Request {
     let parameters: GenerateParameters
 }
 
-private func alone(_ model: GLMModel, _ r: Request, kernels: any KernelSet) throws -> Run {
-    let session = try InferenceSession(model: model, capacity: model.config.contextLength, kernels: kernels)
+private func alone(_ model: GLMModel, _ r: Request, kernels: any KernelSet, kvType: KVCacheType = .f32) throws -> Run {
+    let session = try InferenceSession(model: model, capacity: model.config.contextLength, kernels: kernels, kvType: kvType)
     var sampler = Sampler(r.parameters), history = r.prompt, run = Run()
     var logits = try session.forward(r.prompt)
     while run.tokens.count < r.parameters.maxTokens {
@@ -47,7 +47,8 @@ private func alone(_ model: GLMModel, _ r: Request, kernels: any KernelSet) thro
 
 /// Request i joins after `i * stagger` decode steps, its prompt prefilled `slice` layers at a
 /// time between steps; each leaves after its max tokens.
-private func batched(_ model: GLMModel, _ requests: [Request], kernels: any KernelSet, stagger: Int, slice: Int) throws -> [Run] {
+private func batched(_ model: GLMModel, _ requests: [Request], kernels: any KernelSet, stagger: Int, slice: Int,
+                     kvType: KVCacheType = .f32) throws -> [Run] {
     let decoder = try BatchDecoder(model: model, maxSequences: requests.count, kernels: kernels)
     var runs = [Run](repeating: Run(), count: requests.count)
     var samplers = requests.map { Sampler($0.parameters) }, histories = requests.map(\.prompt)
@@ -63,7 +64,7 @@ private func batched(_ model: GLMModel, _ requests: [Request], kernels: any Kern
     }
     while joined < requests.count || next.contains(where: { $0 != nil }) {
         if joined < requests.count, step >= joined * stagger {
-            let s = try decoder.makeSequence()
+            let s = try decoder.makeSequence(kvType: kvType)
             sequences[joined] = s
             try decoder.beginPrefill(s, prompt: requests[joined].prompt)
             while decoder.isPrefilling {
@@ -107,13 +108,13 @@ struct BatchDecoderTests {
         // four sequences of different prompts and lengths, greedy and sampled
         let prompts = (golden.cases.map(\.inputIDs) + golden.cases.map { Array($0.inputIDs.suffix(max(3, $0.inputIDs.count / 2))) })
         let reqs = requests(Array(prompts.prefix(4)), model: model)
-        for activations in [ActivationPrecision.q16, .f32] {
+        for (activations, kv) in [(ActivationPrecision.q16, KVCacheType.f32), (.f32, .f32), (.q16, .f16)] {
             let kernels = try Kernels(activations: activations)
-            let expected = try reqs.map { try alone(model, $0, kernels: kernels) }
-            let got = try batched(model, reqs, kernels: kernels, stagger: 2, slice: 1)
+            let expected = try reqs.map { try alone(model, $0, kernels: kernels, kvType: kv) }
+            let got = try batched(model, reqs, kernels: kernels, stagger: 2, slice: 1, kvType: kv)
             for i in reqs.indices {
                 #expect(got[i] == expected[i],
-                        "\(arch) \(type) \(activations) sequence \(i): logits differ first at step \(got[i].firstDifference(from: expected[i]).map(String.init) ?? "-")")
+                        "\(arch) \(type) \(activations) kv \(kv) sequence \(i): logits differ first at step \(got[i].firstDifference(from: expected[i]).map(String.init) ?? "-")")
             }
         }
     }

@@ -121,6 +121,11 @@ struct KernelBench {
             let t2 = try measure(warmup: 2, repetitions: repetitions) { try kernels.attention(q: q1, k: k, v: v, shape: decode, into: &o1) }
             out.append(figure(op: "attention.decode", type: nil, m: 1, n: n, k: d, shape: "\(heads)x\(d), 1 query over \(n) keys",
                               threads: threads, timing: t2, bytes: Double(4 * (2 * n * width + 2 * width)), flops: 4.0 * Double(heads * d * n)))
+            // the same over an fp16 cache (--kv-type f16): half the bytes per key
+            let hk = [UInt16](repeating: 0x211F, count: n * width), hv = [UInt16](repeating: 0x211F, count: n * width)
+            let t3 = try measure(warmup: 2, repetitions: repetitions) { try kernels.attention(q: q1, halfK: hk, halfV: hv, shape: decode, into: &o1) }
+            out.append(figure(op: "attention.decode", type: "f16kv", m: 1, n: n, k: d, shape: "\(heads)x\(d), 1 query over \(n) fp16 keys",
+                              threads: threads, timing: t3, bytes: Double(2 * 2 * n * width + 4 * 2 * width), flops: 4.0 * Double(heads * d * n)))
         }
         return out
     }

@@ -99,6 +99,8 @@ glmk_status glmk_matrix_validate(const glmk_matrix *w);
 
 uint16_t glmk_fp32_to_fp16(float value); // round to nearest even
 float glmk_fp16_to_fp32(uint16_t value);
+/// dst (count) = src rounded to fp16 (nearest even), with F16C where the CPU has it.
+void glmk_fp32_to_fp16_array(uint16_t *dst, const float *src, int64_t count);
 
 // MARK: - Quantization (offline work: scalar only)
 
@@ -134,6 +136,7 @@ typedef struct {
     int64_t first_query_pos;    // absolute position (key index) of query 0
     int64_t bidirectional_len;  // keys [0, this) are visible to every query
     float scale;                // multiplies q.k, usually 1 / sqrt(head_dim)
+    int kv_f16;                 // 1: k and v are IEEE fp16 (uint16_t), the half-size KV cache; 0: float
 } glmk_attention_shape;
 
 #define GLMK_MAX_HEAD_DIM 512
@@ -236,8 +239,9 @@ typedef struct {
     /// out (count, cols) = table rows ids (count); an id outside [0, rows) is OUT_OF_RANGE.
     glmk_status (*embedding)(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
 
-    /// Tiled online-softmax attention in FP32, see glmk_attention_shape.
-    glmk_status (*attention)(float *out, const float *q, const float *k, const float *v,
+    /// Tiled online-softmax attention in FP32, see glmk_attention_shape; k and v are
+    /// float, or fp16 when shape->kv_f16 (widened to FP32 as they are read).
+    glmk_status (*attention)(float *out, const float *q, const void *k, const void *v,
                              const glmk_attention_shape *shape, glmk_workspace ws);
 
     /// DeepNorm residual + LayerNorm: out (rows, n) = LN(x * alpha + y) * gamma + beta.

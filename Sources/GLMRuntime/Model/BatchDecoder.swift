@@ -25,12 +25,12 @@ public final class BatchDecoder {
 
     /// One sequence: its cache and its prompt's layout.
     public final class Sequence {
-        public let cache: DenseKVCache
+        public let cache: any KVCache
         fileprivate(set) var layout: PromptLayout?
         public var length: Int { cache.length }
         public var capacity: Int { cache.capacity }
 
-        fileprivate init(cache: DenseKVCache) { self.cache = cache }
+        fileprivate init(cache: any KVCache) { self.cache = cache }
     }
 
     public init(model: GLMModel, maxSequences: Int, kernels: (any KernelSet)? = nil, fusion: Bool = true) throws {
@@ -48,9 +48,9 @@ public final class BatchDecoder {
     }
 
     /// A new, empty sequence whose cache holds `capacity` tokens (default: the model's context).
-    public func makeSequence(capacity: Int? = nil) throws -> Sequence {
+    public func makeSequence(capacity: Int? = nil, kvType: KVCacheType = .f32) throws -> Sequence {
         let c = model.config
-        return Sequence(cache: try DenseKVCache(config: c, capacity: min(capacity ?? c.contextLength, c.contextLength)))
+        return Sequence(cache: try kvType.make(config: c, capacity: min(capacity ?? c.contextLength, c.contextLength)))
     }
 
     /// Whether a prompt is part-way through its layers.

@@ -22,11 +22,12 @@ public final class InferenceSession {
     public var plan: [PlanOp] { pass.plan }
     let pass: ForwardPass
 
-    public init(model: GLMModel, capacity: Int? = nil, kernels: (any KernelSet)? = nil, fusion: Bool = true) throws {
+    public init(model: GLMModel, capacity: Int? = nil, kernels: (any KernelSet)? = nil, fusion: Bool = true,
+                kvType: KVCacheType = .f32) throws {
         self.model = model
         let capacity = min(capacity ?? model.config.contextLength, model.config.contextLength)
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
-        cache = try DenseKVCache(config: model.config, capacity: capacity)
+        cache = try kvType.make(config: model.config, capacity: capacity)
         pass = try ForwardPass(model: model, kernels: try kernels ?? Kernels(), fusion: fusion)
     }
 

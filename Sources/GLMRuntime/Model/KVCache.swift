@@ -77,3 +77,81 @@ public final class DenseKVCache: KVCache {
         try kernels.attention(q: qkv, k: keys[layer], v: values[layer], shape: shape, into: &out)
     }
 }
+
+/// The KV cache's element type: FP32, or IEEE fp16 at half the memory.
+public enum KVCacheType: String, Sendable, CaseIterable {
+    case f32, f16
+
+    /// FP32: on glm-130b-tiny an fp16 cache keeps every greedy token but moves the
+    /// logits 4x more than the model authors' whole fp16 run does (KVCacheTests),
+    /// so it is opt-in (--kv-type f16).
+    public static let `default` = KVCacheType.f32
+
+    /// An empty cache of this type for `capacity` tokens of a model.
+    public func make(config: ModelConfig, capacity: Int) throws -> any KVCache {
+        switch self {
+        case .f32: return try DenseKVCache(config: config, capacity: capacity)
+        case .f16: return try HalfKVCache(config: config, capacity: capacity)
+        }
+    }
+
+    /// Bytes a cache of `capacity` tokens takes for a model (keys and values of every layer).
+    public func bytes(config c: ModelConfig, capacity: Int) -> Int {
+        2 * c.layers * capacity * c.heads * c.headDim * (self == .f32 ? 4 : 2)
+    }
+}
+
+/// Keys and values rounded to fp16 (nearest even) as they are stored, (capacity,
+/// heads, head_dim) per layer: half the memory of DenseKVCache, and half the
+/// bytes a decode step's attention reads. The attention kernels widen them to
+/// FP32 as they read; the softmax and the sums stay FP32.
+public final class HalfKVCache: KVCache {
+    public let capacity: Int
+    public var length = 0
+    private let heads: Int, headDim: Int
+    private var keys: [[UInt16]]
+    private var values: [[UInt16]]
+
+    public init(config c: ModelConfig, capacity: Int) throws {
+        guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
+        let (size, overflow) = capacity.multipliedReportingOverflow(by: c.heads * c.headDim)
+        guard !overflow, size <= Int(Int32.max) * 4 else {
+            throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
+        }
+        self.capacity = capacity
+        (heads, headDim) = (c.heads, c.headDim)
+        keys = Array(repeating: [UInt16](repeating: 0, count: size), count: c.layers)
+        values = keys
+    }
+
+    public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
+        precondition(start >= 0 && start + count <= capacity, "cache index outside the KV cache")
+        let d = headDim, width = heads * d
+        qkv.withUnsafeBufferPointer { source in
+            keys[layer].withUnsafeMutableBufferPointer { k in
+                values[layer].withUnsafeMutableBufferPointer { v in
+                    for t in 0..<count {
+                        let from = source.baseAddress! + (row + t) * 3 * width
+                        let to = (start + t) * width
+                        for head in 0..<heads {
+                            Kernels.roundToHalf(from + head * 3 * d + d, into: k.baseAddress! + to + head * d, count: d)
+                            Kernels.roundToHalf(from + head * 3 * d + 2 * d, into: v.baseAddress! + to + head * d, count: d)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
+                       bidirectionalLength: Int, into out: inout [Float]) throws {
+        let width = heads * headDim
+        var shape = AttentionShape(queries: count, keys: start + count, heads: heads, headDim: headDim,
+                                   firstQueryPosition: start, bidirectionalLength: bidirectionalLength)
+        shape.qTokenStride = 3 * width
+        shape.qHeadStride = 3 * headDim
+        shape.qOffset = row * 3 * width
+        shape.outOffset = row * width
+        try kernels.attention(q: qkv, halfK: keys[layer], halfV: values[layer], shape: shape, into: &out)
+    }
+}
