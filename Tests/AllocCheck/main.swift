@@ -3,7 +3,7 @@
 // a session's steps after its first, and a batch's steps once it has run at
 // its widest. Prints one JSON object; RuntimeTests' AllocationTests runs it.
 //
-//   glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion] [--registry]
+//   glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion] [--registry] [--kv-type f32|f16]
 //
 // --registry runs on the kernel registry's dispatcher, as glm-run does, instead of Kernels.
 
@@ -20,10 +20,10 @@ func fail(_ message: String) -> Never {
 
 var args = Array(CommandLine.arguments.dropFirst())
 guard let path = args.first, !path.hasPrefix("-") else {
-    fail("usage: glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion] [--registry]")
+    fail("usage: glm-alloc-check MODEL.gguf [--steps N] [--batch B] [--activations q16|q8|f32] [--no-fusion] [--registry] [--kv-type f32|f16]")
 }
 args.removeFirst()
-var steps = 8, batch = 4, activations = ActivationPrecision.default, fusion = true, registry = false
+var steps = 8, batch = 4, activations = ActivationPrecision.default, fusion = true, registry = false, kvType = KVCacheType.default
 while let flag = args.first {
     args.removeFirst()
     switch flag {
@@ -34,6 +34,9 @@ while let flag = args.first {
         args = Array(args.dropFirst())
     case "--no-fusion": fusion = false
     case "--registry": registry = true
+    case "--kv-type":
+        kvType = KVCacheType(rawValue: args.first ?? "") ?? { fail("unknown KV cache type") }()
+        args = Array(args.dropFirst())
     default: fail("unknown option \(flag)")
     }
 }
@@ -48,7 +51,7 @@ do {
     let warm = 2, capacity = prompt.count + warm + steps + 1
 
     // one session: the prompt, warm steps (the first decode step sizes the buffers), then the counted ones
-    let session = try InferenceSession(model: model, capacity: capacity, kernels: kernels, fusion: fusion)
+    let session = try InferenceSession(model: model, capacity: capacity, kernels: kernels, fusion: fusion, kvType: kvType)
     var logits: [Float]? = try session.forward(prompt)
     let token: [Int32] = [c.tokens.sop == 5 ? 6 : 5]
     for _ in 0..<warm { logits = nil; logits = try session.forward(token) }
@@ -59,7 +62,7 @@ do {
 
     // a batch of B sequences
     let decoder = try BatchDecoder(model: model, maxSequences: batch, kernels: kernels, fusion: fusion)
-    let sequences = try (0..<batch).map { _ in try decoder.makeSequence(capacity: capacity) }
+    let sequences = try (0..<batch).map { _ in try decoder.makeSequence(capacity: capacity, kvType: kvType) }
     for s in sequences {
         try decoder.beginPrefill(s, prompt: prompt)
         while try decoder.continuePrefill(layers: c.layers) == nil {}
@@ -72,7 +75,7 @@ do {
 
     print("""
     {"available": \(glm_allocation_counter_available() != 0), "steps": \(steps), "batch": \(batch), \
-    "activations": "\(activations.rawValue)", "registry": \(registry), "threads": \(Threads.current), \
+    "activations": "\(activations.rawValue)", "registry": \(registry), "kv_type": "\(kvType.rawValue)", "threads": \(Threads.current), \
     "session_allocations": \(sessionAllocations), "batch_allocations": \(batchAllocations)}
     """)
 } catch {

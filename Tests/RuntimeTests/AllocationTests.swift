@@ -42,7 +42,8 @@ struct AllocationTests {
     func decodeStep_allocatesNothing() throws {
         let shipped = repo.appendingPathComponent("models/glm-small-bilingual-q4.gguf").path
         let f32 = try #require(try ConvertedModels.model("glm-130b-tiny", .f32).file?.path)
-        for (model, extra) in [(shipped, []), (shipped, ["--no-fusion"]), (shipped, ["--activations", "f32"]), (shipped, ["--registry"]), (f32, [])] {
+        for (model, extra) in [(shipped, []), (shipped, ["--no-fusion"]), (shipped, ["--activations", "f32"]), (shipped, ["--registry"]),
+                              (shipped, ["--kv-type", "f16"]), (f32, [])] {
             let counts = try count(model, extra)
             try #require(counts.available, "the counter is off in sanitizer builds")
             #expect(counts.session_allocations == 0, "\(model) \(extra)")
