@@ -94,12 +94,7 @@ public struct Kernels: Sendable {
 
     /// Row `token` of X through the 8-bit mat-vec (shapes already checked).
     private func matvecQ8(_ w: WeightMatrix, _ x: [Float], token t: Int, bias: [Float]?, into y: inout [Float]) throws {
-        let blocks = (w.cols + 31) / 32
-        var layout = ScratchLayout()
-        let (q, s, u) = (layout.add(Int8.self, w.cols), layout.add(Float.self, blocks), layout.add(Int32.self, blocks))
-        let base = KernelScratch.current.reserve(layout.bytes)
-        let (xq, xs, xu) = (base.advanced(by: q).assumingMemoryBound(to: Int8.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
-                            base.advanced(by: u).assumingMemoryBound(to: Int32.self))
+        let (xq, xs, xu, _) = QuantizedScratch.take(Int8.self, rows: 1, cols: w.cols, workspace: 0)
         let quantized = x.withUnsafeBufferPointer { glmk_quantize_activations(xq, xs, xu, $0.baseAddress! + t * w.cols, Int64(w.cols)) }
         try KernelError.check(quantized, "matvec_q8.\(w.type.rawValue)", "quantizing \(w.cols) activations")
         let fn = table.matvec_q8!
@@ -119,12 +114,7 @@ public struct Kernels: Sendable {
         try checkProduct("matvec_q16", w, x, tokens: m, bias: bias, y: y)
         let blocks = (w.cols + 31) / 32
         let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATVEC_Q16, $0, Int64(m), nil) }
-        var layout = ScratchLayout()
-        let (q, s, u) = (layout.add(Int16.self, m * w.cols), layout.add(Float.self, m * blocks), layout.add(Int32.self, m * blocks))
-        let ws = layout.add(UInt8.self, workspace)
-        let base = KernelScratch.current.reserve(layout.bytes)
-        let (xq, xs, xu) = (base.advanced(by: q).assumingMemoryBound(to: Int16.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
-                            base.advanced(by: u).assumingMemoryBound(to: Int32.self))
+        let (xq, xs, xu, wsData) = QuantizedScratch.take(Int16.self, rows: m, cols: w.cols, workspace: workspace)
         let quantized = x.withUnsafeBufferPointer { xp -> glmk_status in
             for t in 0..<m {
                 let status = glmk_quantize_activations_q16(xq + t * w.cols, xs + t * blocks, xu + t * blocks, xp.baseAddress! + t * w.cols,
@@ -138,7 +128,7 @@ public struct Kernels: Sendable {
         let status = w.withDescriptor { desc in
             y.withUnsafeMutableBufferPointer { yp in
                 withOptionalPointer(bias) {
-                    fn(yp.baseAddress, Int64(w.rows), desc, xq, xs, xu, Int64(m), $0, glmk_workspace(data: base + ws, bytes: workspace))
+                    fn(yp.baseAddress, Int64(w.rows), desc, xq, xs, xu, Int64(m), $0, glmk_workspace(data: wsData, bytes: workspace))
                 }
             }
         }
@@ -172,21 +162,15 @@ public struct Kernels: Sendable {
     public func matmulQ8(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws -> Bool {
         try checkProduct("matmul_q8", w, x, tokens: m, bias: bias, y: y)
         if isa != .scalar, !Kernels.hasFastInt8MatMul { return false } // nothing to quantize for
-        let blocks = (w.cols + 31) / 32
         let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL_Q8, $0, Int64(m), nil) }
-        var layout = ScratchLayout()
-        let (q, s, u) = (layout.add(Int8.self, m * w.cols), layout.add(Float.self, m * blocks), layout.add(Int32.self, m * blocks))
-        let ws = layout.add(UInt8.self, workspace)
-        let base = KernelScratch.current.reserve(layout.bytes)
-        let (xq, xs, xu) = (base.advanced(by: q).assumingMemoryBound(to: Int8.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
-                            base.advanced(by: u).assumingMemoryBound(to: Int32.self))
+        let (xq, xs, xu, wsData) = QuantizedScratch.take(Int8.self, rows: m, cols: w.cols, workspace: workspace)
         let quantized = x.withUnsafeBufferPointer { glmk_quantize_activation_rows(xq, xs, xu, $0.baseAddress, Int64(m), Int64(w.cols)) }
         try KernelError.check(quantized, "matmul_q8.\(w.type.rawValue)", "quantizing \(m) x \(w.cols) activations")
         let fn = table.matmul_q8!
         let status = w.withDescriptor { desc in
             y.withUnsafeMutableBufferPointer { yp in
                 withOptionalPointer(bias) {
-                    fn(yp.baseAddress, Int64(w.rows), desc, xq, xs, xu, Int64(m), $0, glmk_workspace(data: base + ws, bytes: workspace))
+                    fn(yp.baseAddress, Int64(w.rows), desc, xq, xs, xu, Int64(m), $0, glmk_workspace(data: wsData, bytes: workspace))
                 }
             }
         }
@@ -448,6 +432,22 @@ public struct Kernels: Sendable {
         let status = out.withUnsafeMutableBufferPointer { glmk_rope_inv_freq($0.baseAddress, Int64(rotaryDim), base) }
         try KernelError.check(status, "rope_inv_freq", "rotary dim \(rotaryDim), base \(base)")
         return out
+    }
+}
+
+/// Quantized activations for the integer-dot kernels, carved from the calling thread's
+/// scratch: values (rows, cols), each 32-block's scale and sum (rows, ceil(cols / 32)),
+/// then the C kernel's workspace.
+private enum QuantizedScratch {
+    static func take<Q>(_: Q.Type, rows: Int, cols: Int, workspace: Int)
+        -> (UnsafeMutablePointer<Q>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer) {
+        let blocks = (cols + 31) / 32
+        var layout = ScratchLayout()
+        let (q, s, u) = (layout.add(Q.self, rows * cols), layout.add(Float.self, rows * blocks), layout.add(Int32.self, rows * blocks))
+        let ws = layout.add(UInt8.self, workspace)
+        let base = KernelScratch.current.reserve(layout.bytes)
+        return (base.advanced(by: q).assumingMemoryBound(to: Q.self), base.advanced(by: s).assumingMemoryBound(to: Float.self),
+                base.advanced(by: u).assumingMemoryBound(to: Int32.self), base.advanced(by: ws))
     }
 }
 

@@ -22,42 +22,37 @@ public protocol KVCache: AnyObject {
                 bidirectionalLength: Int, into out: inout [Float]) throws
 }
 
-/// FP32 keys and values, (capacity, heads, head_dim) per layer, allocated once.
-public final class DenseKVCache: KVCache {
-    public let capacity: Int
-    public var length = 0
-    private let heads: Int, headDim: Int
-    private var keys: [[Float]]     // per layer (capacity, heads, head_dim), post-RoPE
-    private var values: [[Float]]   // per layer (capacity, heads, head_dim)
+/// What every cache layout shares: the shapes, the copy out of a fused QKV row,
+/// and the attention over (capacity, heads, head_dim) keys and values.
+struct KVLayout {
+    let heads: Int, headDim: Int
+    /// Elements per layer of keys (and of values).
+    let size: Int
 
-    public init(config c: ModelConfig, capacity: Int) throws {
+    init(config c: ModelConfig, capacity: Int) throws {
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
         let (size, overflow) = capacity.multipliedReportingOverflow(by: c.heads * c.headDim)
         guard !overflow, size <= Int(Int32.max) * 4 else {
             throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
         }
-        self.capacity = capacity
-        (heads, headDim) = (c.heads, c.headDim)
-        keys = Array(repeating: [Float](repeating: 0, count: size), count: c.layers)
-        values = keys
+        (heads, headDim, self.size) = (c.heads, c.headDim, size)
     }
 
-    /// Bytes the cache holds (keys and values of every layer).
-    public var bytes: Int { 2 * keys.count * capacity * heads * headDim * MemoryLayout<Float>.stride }
-
-    public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
-        precondition(start >= 0 && start + count <= capacity, "cache index outside the KV cache")
+    /// Each head's k and v of QKV rows [row, row + count) into cache indices [start, start + count):
+    /// both are contiguous in the row, one `copy` each.
+    func store<T>(_ qkv: [Float], row: Int, count: Int, at start: Int, keys: inout [T], values: inout [T],
+                  copy: (UnsafePointer<Float>, UnsafeMutablePointer<T>, Int) -> Void) {
         let d = headDim, width = heads * d
+        precondition(start >= 0 && (start + count) * width <= keys.count, "cache index outside the KV cache")
         qkv.withUnsafeBufferPointer { source in
-            keys[layer].withUnsafeMutableBufferPointer { k in
-                values[layer].withUnsafeMutableBufferPointer { v in
-                    // each head's k (and v) is contiguous in the QKV row: one copy each
+            keys.withUnsafeMutableBufferPointer { k in
+                values.withUnsafeMutableBufferPointer { v in
                     for t in 0..<count {
                         let from = source.baseAddress! + (row + t) * 3 * width
                         let to = (start + t) * width
                         for head in 0..<heads {
-                            (k.baseAddress! + to + head * d).update(from: from + head * 3 * d + d, count: d)
-                            (v.baseAddress! + to + head * d).update(from: from + head * 3 * d + 2 * d, count: d)
+                            copy(from + head * 3 * d + d, k.baseAddress! + to + head * d, d)
+                            copy(from + head * 3 * d + 2 * d, v.baseAddress! + to + head * d, d)
                         }
                     }
                 }
@@ -65,8 +60,8 @@ public final class DenseKVCache: KVCache {
         }
     }
 
-    public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
-                       bidirectionalLength: Int, into out: inout [Float]) throws {
+    /// The attention of QKV rows [row, row + count) over cache entries [0, start + count).
+    func shape(row: Int, count: Int, start: Int, bidirectionalLength: Int) -> AttentionShape {
         let width = heads * headDim
         var shape = AttentionShape(queries: count, keys: start + count, heads: heads, headDim: headDim,
                                    firstQueryPosition: start, bidirectionalLength: bidirectionalLength)
@@ -74,6 +69,35 @@ public final class DenseKVCache: KVCache {
         shape.qHeadStride = 3 * headDim
         shape.qOffset = row * 3 * width
         shape.outOffset = row * width
+        return shape
+    }
+}
+
+/// FP32 keys and values, (capacity, heads, head_dim) per layer, allocated once.
+public final class DenseKVCache: KVCache {
+    public let capacity: Int
+    public var length = 0
+    private let layout: KVLayout
+    private var keys: [[Float]]     // per layer (capacity, heads, head_dim), post-RoPE
+    private var values: [[Float]]   // per layer (capacity, heads, head_dim)
+
+    public init(config c: ModelConfig, capacity: Int) throws {
+        layout = try KVLayout(config: c, capacity: capacity)
+        self.capacity = capacity
+        keys = Array(repeating: [Float](repeating: 0, count: layout.size), count: c.layers)
+        values = keys
+    }
+
+    /// Bytes the cache holds (keys and values of every layer).
+    public var bytes: Int { 2 * keys.count * layout.size * MemoryLayout<Float>.stride }
+
+    public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
+        layout.store(qkv, row: row, count: count, at: start, keys: &keys[layer], values: &values[layer]) { $1.update(from: $0, count: $2) }
+    }
+
+    public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
+                       bidirectionalLength: Int, into out: inout [Float]) throws {
+        let shape = layout.shape(row: row, count: count, start: start, bidirectionalLength: bidirectionalLength)
         try kernels.attention(q: qkv, k: keys[layer], v: values[layer], shape: shape, into: &out)
     }
 }
@@ -108,50 +132,26 @@ public enum KVCacheType: String, Sendable, CaseIterable {
 public final class HalfKVCache: KVCache {
     public let capacity: Int
     public var length = 0
-    private let heads: Int, headDim: Int
+    private let layout: KVLayout
     private var keys: [[UInt16]]
     private var values: [[UInt16]]
 
     public init(config c: ModelConfig, capacity: Int) throws {
-        guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
-        let (size, overflow) = capacity.multipliedReportingOverflow(by: c.heads * c.headDim)
-        guard !overflow, size <= Int(Int32.max) * 4 else {
-            throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
-        }
+        layout = try KVLayout(config: c, capacity: capacity)
         self.capacity = capacity
-        (heads, headDim) = (c.heads, c.headDim)
-        keys = Array(repeating: [UInt16](repeating: 0, count: size), count: c.layers)
+        keys = Array(repeating: [UInt16](repeating: 0, count: layout.size), count: c.layers)
         values = keys
     }
 
     public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
-        precondition(start >= 0 && start + count <= capacity, "cache index outside the KV cache")
-        let d = headDim, width = heads * d
-        qkv.withUnsafeBufferPointer { source in
-            keys[layer].withUnsafeMutableBufferPointer { k in
-                values[layer].withUnsafeMutableBufferPointer { v in
-                    for t in 0..<count {
-                        let from = source.baseAddress! + (row + t) * 3 * width
-                        let to = (start + t) * width
-                        for head in 0..<heads {
-                            Kernels.roundToHalf(from + head * 3 * d + d, into: k.baseAddress! + to + head * d, count: d)
-                            Kernels.roundToHalf(from + head * 3 * d + 2 * d, into: v.baseAddress! + to + head * d, count: d)
-                        }
-                    }
-                }
-            }
+        layout.store(qkv, row: row, count: count, at: start, keys: &keys[layer], values: &values[layer]) {
+            Kernels.roundToHalf($0, into: $1, count: $2)
         }
     }
 
     public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
                        bidirectionalLength: Int, into out: inout [Float]) throws {
-        let width = heads * headDim
-        var shape = AttentionShape(queries: count, keys: start + count, heads: heads, headDim: headDim,
-                                   firstQueryPosition: start, bidirectionalLength: bidirectionalLength)
-        shape.qTokenStride = 3 * width
-        shape.qHeadStride = 3 * headDim
-        shape.qOffset = row * 3 * width
-        shape.outOffset = row * width
+        let shape = layout.shape(row: row, count: count, start: start, bidirectionalLength: bidirectionalLength)
         try kernels.attention(q: qkv, halfK: keys[layer], halfV: values[layer], shape: shape, into: &out)
     }
 }
