@@ -171,6 +171,10 @@ private final class Batch {
         decoder = try BatchDecoder(model: model.model, maxSequences: parallel, kernels: model.kernels, fusion: model.fusion)
         let capacity = min(context ?? model.model.config.contextLength, model.model.config.contextLength)
         self.context = capacity
+        let perSequence = model.kvType.bytes(config: model.model.config, capacity: capacity)
+        let (total, overflow) = perSequence.multipliedReportingOverflow(by: parallel)
+        try BatchDecoder.requireMemory(overflow ? Int.max : total,
+                                       for: "--parallel \(parallel) \(model.kvType.rawValue) KV caches of \(capacity) tokens (--context)")
         // every sequence's KV cache, allocated once and reused by the requests that follow
         free = try (0..<parallel).map { [decoder] _ in try decoder.makeSequence(capacity: capacity, kvType: model.kvType) }
     }

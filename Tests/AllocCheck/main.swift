@@ -53,7 +53,7 @@ do {
     // one session: the prompt, warm steps (the first decode step sizes the buffers), then the counted ones
     let session = try InferenceSession(model: model, capacity: capacity, kernels: kernels, fusion: fusion, kvType: kvType)
     var logits: [Float]? = try session.forward(prompt)
-    let token: [Int32] = [c.tokens.sop == 5 ? 6 : 5]
+    let token: [Int32] = [prompt[0]] // an ordinary token of the prompt, fed back each step
     for _ in 0..<warm { logits = nil; logits = try session.forward(token) }
     glm_allocation_counter_begin()
     for _ in 0..<steps { logits = nil; logits = try session.forward(token) }

@@ -57,4 +57,18 @@ struct KVCacheTests {
         let dense = try DenseKVCache(config: model.config, capacity: 16)
         #expect(dense.bytes == KVCacheType.f32.bytes(config: model.config, capacity: 16))
     }
+
+    /// Layers and context come from a model file or the command line: a cache the
+    /// machine cannot hold is a clear error, not an allocation that ends the process.
+    @Test("a KV cache larger than the machine's memory is refused, whatever the element type")
+    func hugeCache_isRefused() throws {
+        var c = try ConvertedModels.model("glm-130b-tiny", .f32).config
+        (c.layers, c.heads, c.headDim, c.contextLength) = (4096, 32, 128, 1 << 20) // 4096 x 2^32 x 2 floats: 1.4e14 bytes
+        for type in KVCacheType.allCases {
+            #expect(throws: GenerationError.self) { _ = try type.make(config: c, capacity: c.contextLength) }
+        }
+        c.layers = Int.max / 1024 // the byte count overflows Int: still refused, not wrapped
+        #expect(KVCacheType.f32.bytes(config: c, capacity: 1 << 20) == Int.max)
+        #expect(throws: GenerationError.self) { _ = try KVCacheType.f16.make(config: c, capacity: 1 << 20) }
+    }
 }

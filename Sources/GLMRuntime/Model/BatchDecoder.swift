@@ -53,6 +53,11 @@ public final class BatchDecoder {
         return Sequence(cache: try kvType.make(config: c, capacity: min(capacity ?? c.contextLength, c.contextLength)))
     }
 
+    /// Throws when `bytes` (the caches a caller is about to make) exceed the machine's memory.
+    public static func requireMemory(_ bytes: Int, for what: @autoclosure () -> String) throws {
+        try KVLayout.requireMemory(bytes, for: what())
+    }
+
     /// Whether a prompt is part-way through its layers.
     public var isPrefilling: Bool { pending != nil }
 

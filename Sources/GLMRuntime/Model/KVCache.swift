@@ -29,13 +29,27 @@ struct KVLayout {
     /// Elements per layer of keys (and of values).
     let size: Int
 
-    init(config c: ModelConfig, capacity: Int) throws {
+    /// Checks that a cache of `capacity` tokens of `type` fits in this machine's memory: the
+    /// layer count and context come from a model file or the command line, and an
+    /// allocation the machine cannot back would end the process instead of failing cleanly.
+    init(config c: ModelConfig, capacity: Int, type: KVCacheType) throws {
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
         let (size, overflow) = capacity.multipliedReportingOverflow(by: c.heads * c.headDim)
         guard !overflow, size <= Int(Int32.max) * 4 else {
             throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
         }
+        try KVLayout.requireMemory(type.bytes(config: c, capacity: capacity), for: "a \(type.rawValue) KV cache of \(capacity) tokens")
         (heads, headDim, self.size) = (c.heads, c.headDim, size)
+    }
+
+    /// The machine's physical memory (hwloc); nil when it cannot say.
+    private static let machineMemory: Int? = (try? Topology.query()).map(\.memoryBytes).flatMap { $0 > 0 ? $0 : nil }
+
+    /// Throws when `bytes` exceed the machine's physical memory.
+    static func requireMemory(_ bytes: Int, for what: @autoclosure () -> String) throws {
+        guard let memory = machineMemory, bytes > memory else { return }
+        throw GenerationError.invalidArgument(String(format: "%@ needs %.1f GB, more than this machine's %.1f GB: use a shorter context",
+                                                     what(), Double(bytes) / 1e9, Double(memory) / 1e9))
     }
 
     /// Each head's k and v of QKV rows [row, row + count) into cache indices [start, start + count):
@@ -82,7 +96,7 @@ public final class DenseKVCache: KVCache {
     private var values: [[Float]]   // per layer (capacity, heads, head_dim)
 
     public init(config c: ModelConfig, capacity: Int) throws {
-        layout = try KVLayout(config: c, capacity: capacity)
+        layout = try KVLayout(config: c, capacity: capacity, type: .f32)
         self.capacity = capacity
         keys = Array(repeating: [Float](repeating: 0, count: layout.size), count: c.layers)
         values = keys
@@ -120,8 +134,12 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     }
 
     /// Bytes a cache of `capacity` tokens takes for a model (keys and values of every layer).
+    /// Int.max when the product overflows (a hostile config).
     public func bytes(config c: ModelConfig, capacity: Int) -> Int {
-        2 * c.layers * capacity * c.heads * c.headDim * (self == .f32 ? 4 : 2)
+        [c.layers, capacity, c.heads, c.headDim, self == .f32 ? 4 : 2].reduce(2) { total, factor in
+            let (p, overflow) = total.multipliedReportingOverflow(by: factor)
+            return overflow ? Int.max : p
+        }
     }
 }
 
@@ -137,7 +155,7 @@ public final class HalfKVCache: KVCache {
     private var values: [[UInt16]]
 
     public init(config c: ModelConfig, capacity: Int) throws {
-        layout = try KVLayout(config: c, capacity: capacity)
+        layout = try KVLayout(config: c, capacity: capacity, type: .f16)
         self.capacity = capacity
         keys = Array(repeating: [UInt16](repeating: 0, count: layout.size), count: c.layers)
         values = keys
