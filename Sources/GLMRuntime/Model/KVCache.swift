@@ -102,9 +102,6 @@ public final class DenseKVCache: KVCache {
         values = keys
     }
 
-    /// Bytes the cache holds (keys and values of every layer).
-    public var bytes: Int { 2 * keys.count * layout.size * MemoryLayout<Float>.stride }
-
     public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
         layout.store(qkv, row: row, count: count, at: start, keys: &keys[layer], values: &values[layer]) { $1.update(from: $0, count: $2) }
     }
