@@ -61,7 +61,7 @@ GLMK_AVX2_INLINE void fold_tile_kv(attn_state *st, const float *qi, const void *
     float scores[ATTN_TILE] __attribute__((aligned(32)));
     float tile_max = -INFINITY;
     for (int64_t j = 0; j < tile; j++) {
-        scores[j] = dot_hd(qi, k, (j0 + j) * s->kv_token_stride + h * s->kv_head_stride, d, f16) * s->scale;
+        scores[j] = dot_hd(qi, k, (j0 + j) * s->kv_token_stride + glmk_kv_head(s, h) * s->kv_head_stride, d, f16) * s->scale;
         tile_max = fmaxf(tile_max, scores[j]);
     }
     const float new_max = fmaxf(st->max, tile_max);
@@ -91,7 +91,7 @@ GLMK_AVX2_INLINE void fold_tile_kv(attn_state *st, const float *qi, const void *
         __m256 a[8];
         for (int i = 0; i < 8; i++) a[i] = _mm256_mul_ps(_mm256_load_ps(acc + c + 8 * i), vcorr);
         for (int64_t jj = 0; jj < tile; jj++) {
-            const int64_t vj = (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride + c;
+            const int64_t vj = (j0 + jj) * s->kv_token_stride + glmk_kv_head(s, h) * s->kv_head_stride + c;
             const __m256 p = _mm256_set1_ps(scores[jj]);
             for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(p, kv_load8(v, vj + 8 * i, f16), a[i]);
         }
@@ -100,7 +100,7 @@ GLMK_AVX2_INLINE void fold_tile_kv(attn_state *st, const float *qi, const void *
     for (; c + 8 <= d; c += 8) {
         __m256 a = _mm256_mul_ps(_mm256_load_ps(acc + c), vcorr);
         for (int64_t jj = 0; jj < tile; jj++) {
-            const int64_t vj = (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride;
+            const int64_t vj = (j0 + jj) * s->kv_token_stride + glmk_kv_head(s, h) * s->kv_head_stride;
             a = _mm256_fmadd_ps(_mm256_set1_ps(scores[jj]), kv_load8(v, vj + c, f16), a);
         }
         _mm256_store_ps(acc + c, a);
@@ -108,7 +108,7 @@ GLMK_AVX2_INLINE void fold_tile_kv(attn_state *st, const float *qi, const void *
     for (; c < d; c++) {
         float a = acc[c] * correction;
         for (int64_t jj = 0; jj < tile; jj++)
-            a += scores[jj] * glmk_kv_at(v, f16, (j0 + jj) * s->kv_token_stride + h * s->kv_head_stride + c);
+            a += scores[jj] * glmk_kv_at(v, f16, (j0 + jj) * s->kv_token_stride + glmk_kv_head(s, h) * s->kv_head_stride + c);
         acc[c] = a;
     }
 }

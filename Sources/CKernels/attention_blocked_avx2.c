@@ -202,7 +202,7 @@ GLMK_AVX2 static void attend_blocks(float *out, const float *q, const void *k, c
         block_begin(&scratch->blocks[i], q, s, h, b0, (int)(q0 + nq - b0 < QB ? q0 + nq - b0 : QB));
         if (scratch->blocks[i].max_visible > max_visible) max_visible = scratch->blocks[i].max_visible;
     }
-    const int64_t head = h * s->kv_head_stride;
+    const int64_t head = glmk_kv_head(s, h) * s->kv_head_stride;
     for (int64_t j0 = 0; j0 < max_visible; j0 += KT) {
         const int64_t kt = max_visible - j0 < KT ? max_visible - j0 : KT;
         for (int64_t j = 0; j < kt; j++) {

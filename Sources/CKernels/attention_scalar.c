@@ -27,7 +27,7 @@ glmk_status glmk_attention_scalar(float *out, const float *q, const void *k, con
             double max = -INFINITY;
             for (int64_t j = 0; j < s->keys; j++) {
                 if (!key_visible(s, j, pos)) continue;
-                const int64_t kj = j * s->kv_token_stride + h * s->kv_head_stride;
+                const int64_t kj = j * s->kv_token_stride + glmk_kv_head(s, h) * s->kv_head_stride;
                 double dot = 0.0;
                 for (int64_t c = 0; c < d; c++) dot += (double)qi[c] * glmk_kv_at(k, s->kv_f16, kj + c);
                 max = fmax(max, dot * s->scale);
@@ -36,7 +36,7 @@ glmk_status glmk_attention_scalar(float *out, const float *q, const void *k, con
             double total = 0.0;
             for (int64_t j = 0; j < s->keys && max > -INFINITY; j++) {
                 if (!key_visible(s, j, pos)) continue;
-                const int64_t kj = j * s->kv_token_stride + h * s->kv_head_stride;
+                const int64_t kj = j * s->kv_token_stride + glmk_kv_head(s, h) * s->kv_head_stride;
                 double dot = 0.0;
                 for (int64_t c = 0; c < d; c++) dot += (double)qi[c] * glmk_kv_at(k, s->kv_f16, kj + c);
                 const double p = exp(dot * s->scale - max);

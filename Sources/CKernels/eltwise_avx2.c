@@ -54,6 +54,40 @@ glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha
     return GLMK_OK;
 }
 
+/// x += y (when y), then o = x / sqrt(mean(x^2) + eps) * gamma; sum of squares in FP32 lanes.
+GLMK_AVX2 static void rmsnorm_row(float *o, float *x, const float *y, const float *gamma, int64_t n, float eps) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        if (y) {
+            a = _mm256_add_ps(a, _mm256_loadu_ps(y + i));
+            b = _mm256_add_ps(b, _mm256_loadu_ps(y + i + 8));
+            _mm256_storeu_ps(x + i, a);
+            _mm256_storeu_ps(x + i + 8, b);
+        }
+        s0 = _mm256_fmadd_ps(a, a, s0);
+        s1 = _mm256_fmadd_ps(b, b, s1);
+    }
+    float sumsq = glmk_hsum256(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) {
+        if (y) x[i] = x[i] + y[i];
+        sumsq += x[i] * x[i];
+    }
+    const float inv = 1.0f / sqrtf(sumsq / (float)n + eps);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), _mm256_loadu_ps(gamma + i)));
+    for (; i < n; i++) o[i] = x[i] * inv * gamma[i];
+}
+
+glmk_status glmk_residual_rmsnorm_avx2(float *out, float *x, const float *y, const float *gamma,
+                                       int64_t rows, int64_t n, float eps) {
+    if (!out || !x || !gamma || rows <= 0 || n <= 0 || (y && out == x)) return GLMK_ERR_INVALID_ARGUMENT;
+    GLMK_PARALLEL_FOR(r, 0, rows, rows * n, rmsnorm_row(out + r * n, x + r * n, y ? y + r * n : NULL, gamma, n, eps));
+    return GLMK_OK;
+}
+
 /// Four vectors per step: GeLU is a ~25-deep dependent chain (two Horner
 /// polynomials and a division), too long for the out-of-order window to overlap
 /// iterations on its own (one vector per step was latency bound).
@@ -163,10 +197,42 @@ GLMK_AVX2 static void rotate_half(float *v, int64_t dim, const float *c, const f
     }
 }
 
+/// Adjacent pairs of v's first `dim` values, four pairs per vector: [x0 x1 ...] becomes
+/// [x0 c - x1 s, x1 c + x0 s, ...] with c, s of each pair duplicated into its two lanes.
+GLMK_AVX2 static void rotate_pairs(float *v, int64_t dim, const float *c2, const float *s2) {
+    int64_t i = 0;
+    for (; i + 8 <= dim; i += 8) {
+        const __m256 x = _mm256_loadu_ps(v + i);
+        const __m256 swapped = _mm256_permute_ps(x, 0xB1); // [x1 x0 x3 x2 ...]
+        // fmaddsub: even lanes x c - swapped s, odd lanes x c + swapped s
+        _mm256_storeu_ps(v + i, _mm256_fmaddsub_ps(x, _mm256_loadu_ps(c2 + i), _mm256_mul_ps(swapped, _mm256_loadu_ps(s2 + i))));
+    }
+    for (; i < dim; i += 2) {
+        const float x1 = v[i], x2 = v[i + 1];
+        v[i] = x1 * c2[i] - x2 * s2[i];
+        v[i + 1] = x2 * c2[i] + x1 * s2[i];
+    }
+}
+
 glmk_status glmk_rope_avx2(float *x, const glmk_rope_shape *shape, const int32_t *positions,
                            const int32_t *block_positions, const float *inv_freq) {
     const glmk_status status = glmk_check_rope(x, shape, positions, block_positions, inv_freq);
     if (status != GLMK_OK) return status;
+    if (shape->interleaved_dim > 0) {
+        const int64_t dim = shape->interleaved_dim;
+        GLMK_PARALLEL_FOR(t, 0, shape->tokens, shape->tokens * shape->heads * dim, {
+            float c[GLMK_MAX_HEAD_DIM / 2], s[GLMK_MAX_HEAD_DIM / 2], c2[GLMK_MAX_HEAD_DIM], s2[GLMK_MAX_HEAD_DIM];
+            rope_table(c, s, positions[t], inv_freq, dim / 2);
+            for (int64_t i = 0; i < dim; i++) {
+                c2[i] = c[i / 2];
+                s2[i] = s[i / 2];
+            }
+            for (int64_t h = 0; h < shape->heads; h++)
+                for (int pair = 0; pair < (shape->pair_offset > 0 ? 2 : 1); pair++)
+                    rotate_pairs(x + t * shape->token_stride + h * shape->head_stride + pair * shape->pair_offset, dim, c2, s2);
+        });
+        return GLMK_OK;
+    }
     const int64_t rot = shape->two_d ? shape->head_dim / 2 : shape->head_dim;
     GLMK_PARALLEL_FOR(t, 0, shape->tokens, shape->tokens * shape->heads * shape->head_dim, {
         float c1[GLMK_MAX_HEAD_DIM / 2], s1[GLMK_MAX_HEAD_DIM / 2];

@@ -1,7 +1,7 @@
 /*
  * eltwise_steps.c — the single element-wise steps of an unfused layer (bias
  * add, residual scale-add, multiply, GeLU), one pass over memory each, over
- * strided rows. The fusion pass replaces chains of them with the fused
+ * strided rows, and SiLU with the SwiGLU product fused. The fusion pass replaces chains of them with the fused
  * kernels of eltwise_*.c; `--no-fusion` runs them as they are.
  */
 #include "internal.h"
@@ -11,10 +11,10 @@
 glmk_status glmk_check_eltwise(const float *out, const float *a, const float *b, glmk_eltwise_op op, const glmk_eltwise_shape *s) {
     if (!out || !a || !s || s->rows <= 0 || s->n <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->out_stride < s->n || s->a_stride < s->n) return GLMK_ERR_INVALID_ARGUMENT;
-    const int binary = op == GLMK_ELT_ADD_ROW || op == GLMK_ELT_SCALE_ADD || op == GLMK_ELT_MUL;
-    if (binary && !b) return GLMK_ERR_INVALID_ARGUMENT;
-    if ((op == GLMK_ELT_SCALE_ADD || op == GLMK_ELT_MUL) && s->b_stride < s->n) return GLMK_ERR_INVALID_ARGUMENT;
-    if ((int)op < 0 || op > GLMK_ELT_GELU_TANH) return GLMK_ERR_INVALID_ARGUMENT;
+    if ((int)op < 0 || op > GLMK_ELT_SILU_MUL) return GLMK_ERR_INVALID_ARGUMENT;
+    const int rows_of_b = op == GLMK_ELT_SCALE_ADD || op == GLMK_ELT_MUL || op == GLMK_ELT_SILU_MUL;
+    if ((rows_of_b || op == GLMK_ELT_ADD_ROW) && !b) return GLMK_ERR_INVALID_ARGUMENT;
+    if (rows_of_b && s->b_stride < s->n) return GLMK_ERR_INVALID_ARGUMENT;
     return GLMK_OK;
 }
 
@@ -25,6 +25,8 @@ static float step(glmk_eltwise_op op, float a, float b, float scalar) {
     case GLMK_ELT_MUL: return a * b;
     case GLMK_ELT_GELU_ERF: return (float)(0.5 * a * (1.0 + erf(a / sqrt(2.0))));
     case GLMK_ELT_GELU_TANH: return (float)(0.5 * a * (1.0 + tanh(0.7978845608028654 * a * (1.0 + 0.044715 * (double)a * a))));
+    case GLMK_ELT_SILU: return (float)(a / (1.0 + exp(-(double)a)));
+    case GLMK_ELT_SILU_MUL: return (float)(a / (1.0 + exp(-(double)a))) * b;
     }
     return 0;
 }
@@ -54,6 +56,8 @@ GLMK_AVX2_INLINE __m256 step8(glmk_eltwise_op op, __m256 a, __m256 b, __m256 sca
     case GLMK_ELT_MUL: return _mm256_mul_ps(a, b);
     case GLMK_ELT_GELU_ERF: return glmk_gelu_erf256(a);
     case GLMK_ELT_GELU_TANH: return glmk_gelu_tanh256(a);
+    case GLMK_ELT_SILU: return glmk_silu256(a);
+    case GLMK_ELT_SILU_MUL: return _mm256_mul_ps(glmk_silu256(a), b);
     }
     return a;
 }

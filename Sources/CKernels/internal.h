@@ -137,6 +137,8 @@ glmk_status glmk_attention_scalar(float *out, const float *q, const void *k, con
                                   const glmk_attention_shape *shape, glmk_workspace ws);
 glmk_status glmk_residual_layernorm_scalar(float *out, const float *x, float alpha, const float *y,
                                            const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
+glmk_status glmk_residual_rmsnorm_scalar(float *out, float *x, const float *y, const float *gamma,
+                                         int64_t rows, int64_t n, float eps);
 glmk_status glmk_bias_geglu_scalar(float *out, const float *u, const float *bias, int64_t rows, int64_t inner);
 glmk_status glmk_bias_gelu_scalar(float *out, const float *x, const float *bias, int64_t rows, int64_t n,
                                   glmk_gelu_form form);
@@ -192,6 +194,8 @@ glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int3
 glmk_status glmk_attention_avx2(float *out, const float *q, const void *k, const void *v,
                                 const glmk_attention_shape *shape, glmk_workspace ws);
 size_t glmk_attention_avx2_workspace(const glmk_attention_shape *shape);
+glmk_status glmk_residual_rmsnorm_avx2(float *out, float *x, const float *y, const float *gamma,
+                                       int64_t rows, int64_t n, float eps);
 glmk_status glmk_residual_layernorm_avx2(float *out, const float *x, float alpha, const float *y,
                                          const float *gamma, const float *beta, int64_t rows, int64_t n, float eps);
 glmk_status glmk_bias_geglu_avx2(float *out, const float *u, const float *bias, int64_t rows, int64_t inner);
@@ -252,6 +256,11 @@ size_t glmk_matvec_q16_avx512_workspace(const glmk_matrix *w, int64_t m);
 #define GLMK_PARALLEL_FOR(var, first, end, work, ...) GLMK_FOR_IN(0, var, first, end, work, __VA_ARGS__)
 /// Iterations dealt round-robin: for loops whose later iterations cost more (causal attention).
 #define GLMK_PARALLEL_FOR_INTERLEAVED(var, first, end, work, ...) GLMK_FOR_IN(1, var, first, end, work, __VA_ARGS__)
+
+/// The key/value head query head h reads: h itself, or its group's under grouped-query attention.
+static inline int64_t glmk_kv_head(const glmk_attention_shape *s, int64_t h) {
+    return s->kv_group > 1 ? h / s->kv_group : h;
+}
 
 /// Keys visible to the query at absolute position pos: [0, max(bidirectional_len, pos + 1)),
 /// clipped to the cache (key j is visible when j < bidirectional_len or j <= pos).

@@ -15,6 +15,7 @@ glmk_status glmk_check_attention(const float *out, const float *q, const void *k
     if (s->q_token_stride <= 0 || s->kv_token_stride <= 0 || s->out_token_stride <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->first_query_pos < 0 || s->bidirectional_len < 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->kv_f16 != 0 && s->kv_f16 != 1) return GLMK_ERR_INVALID_ARGUMENT;
+    if (s->kv_group < 0 || (s->kv_group > 1 && s->heads % s->kv_group != 0)) return GLMK_ERR_INVALID_ARGUMENT;
     return GLMK_OK;
 }
 
@@ -23,8 +24,14 @@ glmk_status glmk_check_rope(const float *x, const glmk_rope_shape *s, const int3
     if (!x || !s || !positions || !inv_freq) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->tokens <= 0 || s->heads <= 0 || s->head_dim <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->head_dim > GLMK_MAX_HEAD_DIM) return GLMK_ERR_UNSUPPORTED;
-    // rotate-half needs an even rotary dimension: head_dim (1D) or head_dim / 2 (2D)
-    if (s->head_dim % (s->two_d ? 4 : 2) != 0) return GLMK_ERR_UNSUPPORTED;
+    if (s->interleaved_dim < 0) return GLMK_ERR_INVALID_ARGUMENT;
+    if (s->interleaved_dim > 0) {
+        // pairs of the leading interleaved_dim values: an even count inside the head, 1D only
+        if (s->two_d || s->interleaved_dim % 2 != 0 || s->interleaved_dim > s->head_dim) return GLMK_ERR_UNSUPPORTED;
+    } else if (s->head_dim % (s->two_d ? 4 : 2) != 0) {
+        // rotate-half needs an even rotary dimension: head_dim (1D) or head_dim / 2 (2D)
+        return GLMK_ERR_UNSUPPORTED;
+    }
     if (s->two_d && !block_positions) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->head_stride < s->head_dim || s->token_stride <= 0) return GLMK_ERR_INVALID_ARGUMENT;
     if (s->pair_offset < 0 || (s->pair_offset > 0 && s->pair_offset < s->head_dim)) return GLMK_ERR_INVALID_ARGUMENT;

@@ -12,6 +12,8 @@ public protocol KernelSet: Sendable {
     /// Attention over fp16 keys and values (the half-size KV cache).
     func attention(q: [Float], halfK: [UInt16], halfV: [UInt16], shape: AttentionShape, into out: inout [Float]) throws
     func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws
+    /// Pre-norm: residual += y (when given), then out = RMSNorm(residual) * gamma.
+    func residualRMSNorm(residual: inout [Float], adding y: [Float]?, gamma: [Float], rows: Int, eps: Float, into out: inout [Float]) throws
     func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws
     func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws
     func rope(_ x: inout [Float], offset: Int, shape: RoPEShape, positions: [Int32], blockPositions: [Int32]?, inverseFrequencies: [Float]) throws
@@ -26,16 +28,24 @@ public enum OperationName {
     public static func embedding(_ type: WeightType) -> String { "embedding.\(type.rawValue)" }
     public static let attention = "attention"
     public static let residualLayerNorm = "residual_layernorm"
+    public static let residualRMSNorm = "residual_rmsnorm"
     public static let biasGeGLU = "bias_geglu"
     public static func biasGeLU(_ form: GeLUForm) -> String { form == .erf ? "bias_gelu.erf" : "bias_gelu.tanh" }
-    public static func rope(_ form: RoPEShape.Form) -> String { form == .oneD ? "rope.1d" : "rope.2d" }
+    public static func rope(_ form: RoPEShape.Form) -> String {
+        switch form {
+        case .oneD: return "rope.1d"
+        case .twoD: return "rope.2d"
+        case .interleaved: return "rope.interleaved"
+        }
+    }
     /// The single element-wise steps of the unfused plan.
     public static let eltwise = "eltwise"
 
     /// Every operation, products per weight type.
     public static var all: [String] {
         WeightType.allCases.flatMap { [matvec($0), matmul($0)] } + WeightType.allCases.map(embedding)
-            + [attention, residualLayerNorm, biasGeGLU, biasGeLU(.erf), biasGeLU(.tanh), rope(.oneD), rope(.twoD), eltwise]
+            + [attention, residualLayerNorm, residualRMSNorm, biasGeGLU, biasGeLU(.erf), biasGeLU(.tanh)]
+            + RoPEShape.Form.allCases.map(rope) + [eltwise]
     }
 }
 

@@ -246,7 +246,10 @@ public struct Kernels: Sendable {
         guard s.qOffset >= 0, s.outOffset >= 0 else { throw KernelError.invalidArgument(operation: op(), detail: "negative offset") }
         try KernelError.require(q.count, atLeast: s.qOffset + AttentionShape.extent(count: s.queries, heads: s.heads, headDim: s.headDim,
                                                                                     tokenStride: s.qTokenStride, headStride: s.qHeadStride), op(), "q")
-        let kvExtent = AttentionShape.extent(count: s.keys, heads: s.heads, headDim: s.headDim,
+        guard s.kvGroup >= 1, s.heads % s.kvGroup == 0 else {
+            throw KernelError.invalidArgument(operation: op(), detail: "\(s.heads) heads do not split into groups of \(s.kvGroup)")
+        }
+        let kvExtent = AttentionShape.extent(count: s.keys, heads: s.kvHeads, headDim: s.headDim,
                                              tokenStride: s.kvTokenStride, headStride: s.kvHeadStride)
         let element = f16 ? 2 : 4
         try KernelError.require(k.count / element, atLeast: kvExtent, op(), "k")
@@ -259,7 +262,7 @@ public struct Kernels: Sendable {
             kv_token_stride: Int64(s.kvTokenStride), kv_head_stride: Int64(s.kvHeadStride),
             out_token_stride: Int64(s.outTokenStride), out_head_stride: Int64(s.outHeadStride),
             first_query_pos: Int64(s.firstQueryPosition), bidirectional_len: Int64(s.bidirectionalLength), scale: s.scale,
-            kv_f16: f16 ? 1 : 0)
+            kv_f16: f16 ? 1 : 0, kv_group: Int64(s.kvGroup))
         let fn = table.attention!
         let bytes = glmk_workspace_bytes(isa.cValue, GLMK_WS_ATTENTION, nil, 0, &shape)
         let workspace = glmk_workspace(data: KernelScratch.current.reserve(bytes), bytes: bytes)
@@ -297,6 +300,27 @@ public struct Kernels: Sendable {
                             fn($0.baseAddress, xp.baseAddress, alpha, yp, gp.baseAddress, bp.baseAddress, Int64(rows), Int64(n), eps)
                         }
                     }
+                }
+            }
+        }
+        try KernelError.check(status, op(), "\(rows)x\(n)")
+    }
+
+    /// Pre-norm residual + RMSNorm: with y, residual += y (in place); then out (rows, n) =
+    /// residual / sqrt(mean(residual^2) + eps) * gamma. n is gamma's length.
+    public func residualRMSNorm(residual x: inout [Float], adding y: [Float]?, gamma: [Float], rows: Int, eps: Float,
+                                into out: inout [Float]) throws {
+        func op() -> String { "residual_rmsnorm" }
+        let n = gamma.count
+        guard rows > 0, n > 0 else { throw KernelError.invalidArgument(operation: op(), detail: "rows and width must be positive") }
+        try KernelError.require(x.count, atLeast: rows * n, op(), "residual")
+        if let y { try KernelError.require(y.count, atLeast: rows * n, op(), "y") }
+        try KernelError.require(out.count, atLeast: rows * n, op(), "out")
+        let fn = table.residual_rmsnorm!
+        let status = gamma.withUnsafeBufferPointer { gp in
+            withOptionalPointer(y) { yp in
+                x.withUnsafeMutableBufferPointer { xp in
+                    out.withUnsafeMutableBufferPointer { fn($0.baseAddress, xp.baseAddress, yp, gp.baseAddress, Int64(rows), Int64(n), eps) }
                 }
             }
         }
@@ -354,6 +378,11 @@ public struct Kernels: Sendable {
         try KernelError.require(x.count, atLeast: offset + s.pairOffset + AttentionShape.extent(count: s.tokens, heads: s.heads, headDim: s.headDim,
                                                                                                  tokenStride: s.tokenStride, headStride: s.headStride), op(), "x")
         try KernelError.require(positions.count, atLeast: s.tokens, op(), "positions")
+        if s.form == .interleaved {
+            guard s.rotaryDim > 0, s.rotaryDim % 2 == 0, s.rotaryDim <= s.headDim else {
+                throw KernelError.invalidArgument(operation: op(), detail: "rotary dim \(s.rotaryDim) must be even and within the \(s.headDim)-float head")
+            }
+        }
         try KernelError.require(inverseFrequencies.count, exactly: s.rotaryDim / 2, op(), "inverse frequencies")
         if s.form == .twoD {
             guard let blockPositions else {
@@ -363,7 +392,8 @@ public struct Kernels: Sendable {
         }
         var shape = glmk_rope_shape(tokens: Int64(s.tokens), heads: Int64(s.heads), head_dim: Int64(s.headDim),
                                     token_stride: Int64(s.tokenStride), head_stride: Int64(s.headStride),
-                                    two_d: s.form == .twoD ? 1 : 0, pair_offset: Int64(s.pairOffset))
+                                    two_d: s.form == .twoD ? 1 : 0, pair_offset: Int64(s.pairOffset),
+                                    interleaved_dim: s.form == .interleaved ? Int64(s.rotaryDim) : 0)
         let fn = table.rope!
         let status = positions.withUnsafeBufferPointer { pp in
             inverseFrequencies.withUnsafeBufferPointer { fp in
@@ -393,6 +423,8 @@ public struct Kernels: Sendable {
             case let .scaleAdd(s): return (GLMK_ELT_SCALE_ADD, s)
             case .mul: return (GLMK_ELT_MUL, 0)
             case let .gelu(form): return (form == .erf ? GLMK_ELT_GELU_ERF : GLMK_ELT_GELU_TANH, 0)
+            case .silu: return (GLMK_ELT_SILU, 0)
+            case .siluMul: return (GLMK_ELT_SILU_MUL, 0)
             }
         }()
         var bStride = bView.stride
@@ -401,11 +433,11 @@ public struct Kernels: Sendable {
             guard let b else { throw KernelError.invalidArgument(operation: op(), detail: "addRow needs b") }
             try KernelError.require(b.count, atLeast: bView.offset + n, op(), "b")
             bStride = 0
-        case .scaleAdd, .mul:
+        case .scaleAdd, .mul, .siluMul:
             guard let b else { throw KernelError.invalidArgument(operation: op(), detail: "\(step) needs b") }
             guard bView.stride >= n else { throw KernelError.invalidArgument(operation: op(), detail: "b stride must be >= n") }
             try KernelError.require(b.count, atLeast: extent(bView), op(), "b")
-        case .gelu: break
+        case .gelu, .silu: break
         }
         var shape = glmk_eltwise_shape(rows: Int64(rows), n: Int64(n), out_stride: Int64(outView.stride),
                                        a_stride: Int64(aView.stride), b_stride: Int64(bStride))
@@ -423,13 +455,16 @@ public struct Kernels: Sendable {
         try KernelError.check(status, op(), "\(step) over \(rows)x\(n)")
     }
 
-    /// fp16-rounded RoPE inverse frequencies, as the reference computes them.
-    public static func ropeInverseFrequencies(rotaryDim: Int, base: Float = 10000) throws -> [Float] {
+    /// RoPE inverse frequencies 1 / base^(2i / rotaryDim): rounded to fp16 as ChatGLM-6B's and
+    /// GLM-130B's reference code does, or in FP32 (ChatGLM2/3, GLM-4) with `roundedToHalf: false`.
+    public static func ropeInverseFrequencies(rotaryDim: Int, base: Float = 10000, roundedToHalf: Bool = true) throws -> [Float] {
         guard rotaryDim > 0, rotaryDim % 2 == 0 else {
             throw KernelError.invalidArgument(operation: "rope_inv_freq", detail: "rotary dim \(rotaryDim) must be positive and even")
         }
         var out = [Float](repeating: 0, count: rotaryDim / 2)
-        let status = out.withUnsafeMutableBufferPointer { glmk_rope_inv_freq($0.baseAddress, Int64(rotaryDim), base) }
+        let status = out.withUnsafeMutableBufferPointer {
+            roundedToHalf ? glmk_rope_inv_freq($0.baseAddress, Int64(rotaryDim), base) : glmk_rope_inv_freq_f32($0.baseAddress, Int64(rotaryDim), base)
+        }
         try KernelError.check(status, "rope_inv_freq", "rotary dim \(rotaryDim), base \(base)")
         return out
     }

@@ -19,6 +19,12 @@ public struct AttentionShape: Sendable, Equatable {
     public var outTokenStride: Int, outHeadStride: Int
     /// Where query 0 and output 0 start in their arrays (one row of a batch's buffer).
     public var qOffset = 0, outOffset = 0
+    /// Query heads per key/value head (grouped-query attention): query head h reads
+    /// k/v head h / kvGroup, so k and v hold heads / kvGroup heads. 1: multi-head.
+    public var kvGroup = 1
+
+    /// Key/value heads the cache holds.
+    public var kvHeads: Int { heads / max(kvGroup, 1) }
 
     /// Dense (token, head, head_dim) layouts for q, k/v and out.
     public init(queries: Int, keys: Int, heads: Int, headDim: Int, firstQueryPosition: Int,
@@ -46,7 +52,15 @@ public struct AttentionShape: Sendable, Equatable {
 
 /// Rotary embedding over (tokens, heads, headDim) with strides.
 public struct RoPEShape: Sendable, Equatable {
-    public enum Form: Sendable { case oneD, twoD }
+    public enum Form: Sendable, CaseIterable {
+        /// Rotate-half over the whole head by position (GLM-130B).
+        case oneD
+        /// Rotate-half: the first half of the head by position, the second by block position (ChatGLM-6B).
+        case twoD
+        /// Adjacent pairs (2i, 2i + 1) of the head's first rotaryDim values by position, the
+        /// rest unrotated (ChatGLM2/3, GLM-4).
+        case interleaved
+    }
     public var tokens: Int
     public var heads: Int
     public var headDim: Int
@@ -58,9 +72,12 @@ public struct RoPEShape: Sendable, Equatable {
     /// > 0: each head's vector and the one this many floats after it rotate
     /// together (Q and K of a fused QKV row in one pass); 0: one vector per head.
     public var pairOffset: Int
+    /// The dimension each rotation acts on: headDim (1D), headDim / 2 (2D), or the
+    /// rotated leading part of the head (interleaved; half of it unless given).
+    public var rotaryDim: Int
 
     public init(tokens: Int, heads: Int, headDim: Int, form: Form, tokenStride: Int? = nil, headStride: Int? = nil,
-                pairOffset: Int = 0) {
+                pairOffset: Int = 0, rotaryDim: Int? = nil) {
         self.tokens = tokens
         self.heads = heads
         self.headDim = headDim
@@ -68,10 +85,8 @@ public struct RoPEShape: Sendable, Equatable {
         self.tokenStride = tokenStride ?? heads * headDim
         self.headStride = headStride ?? headDim
         self.pairOffset = pairOffset
+        self.rotaryDim = rotaryDim ?? (form == .oneD ? headDim : headDim / 2)
     }
-
-    /// The dimension each rotation acts on: headDim (1D) or headDim / 2 (2D).
-    public var rotaryDim: Int { form == .twoD ? headDim / 2 : headDim }
 }
 
 public enum GeLUForm: Sendable {
@@ -91,6 +106,10 @@ public enum ElementwiseStep: Sendable, Equatable {
     case mul
     /// out = gelu(a).
     case gelu(GeLUForm)
+    /// out = silu(a) = a sigmoid(a).
+    case silu
+    /// out = silu(a) * b: SwiGLU's gate times its up half, one pass.
+    case siluMul
 }
 
 /// `rows` rows of `n` values inside a flat array: element (r, i) is at offset + r * stride + i.

@@ -10,7 +10,7 @@ public struct KernelDispatcher: KernelSet {
     let table: [String: any KernelProvider]
     private let matvecs: [WeightType: any KernelProvider], matmuls: [WeightType: any KernelProvider]
     private let embeddings: [WeightType: any KernelProvider]
-    private let attentionProvider, residualLayerNormProvider, biasGeGLUProvider, eltwiseProvider: (any KernelProvider)?
+    private let attentionProvider, residualLayerNormProvider, residualRMSNormProvider, biasGeGLUProvider, eltwiseProvider: (any KernelProvider)?
     private let biasGeLUProviders: [GeLUForm: any KernelProvider]
     private let ropeProviders: [RoPEShape.Form: any KernelProvider]
 
@@ -24,10 +24,11 @@ public struct KernelDispatcher: KernelSet {
         embeddings = byType(OperationName.embedding)
         attentionProvider = table[OperationName.attention]
         residualLayerNormProvider = table[OperationName.residualLayerNorm]
+        residualRMSNormProvider = table[OperationName.residualRMSNorm]
         biasGeGLUProvider = table[OperationName.biasGeGLU]
         eltwiseProvider = table[OperationName.eltwise]
         biasGeLUProviders = Dictionary(uniqueKeysWithValues: [GeLUForm.erf, .tanh].compactMap { f in table[OperationName.biasGeLU(f)].map { (f, $0) } })
-        ropeProviders = Dictionary(uniqueKeysWithValues: [RoPEShape.Form.oneD, .twoD].compactMap { f in table[OperationName.rope(f)].map { (f, $0) } })
+        ropeProviders = Dictionary(uniqueKeysWithValues: RoPEShape.Form.allCases.compactMap { f in table[OperationName.rope(f)].map { (f, $0) } })
     }
 
     /// The provider serving `operation`.
@@ -61,6 +62,10 @@ public struct KernelDispatcher: KernelSet {
     public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
         try route(residualLayerNormProvider, OperationName.residualLayerNorm)
             .residualLayerNorm(x: x, alpha: alpha, y: y, gamma: gamma, beta: beta, rows: rows, eps: eps, into: &out)
+    }
+    public func residualRMSNorm(residual: inout [Float], adding y: [Float]?, gamma: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
+        try route(residualRMSNormProvider, OperationName.residualRMSNorm)
+            .residualRMSNorm(residual: &residual, adding: y, gamma: gamma, rows: rows, eps: eps, into: &out)
     }
     public func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws {
         try route(biasGeGLUProvider, OperationName.biasGeGLU).biasGeGLU(u, bias: bias, rows: rows, inner: inner, into: &out)

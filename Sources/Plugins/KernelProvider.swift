@@ -31,6 +31,9 @@ extension KernelProvider {
     public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
         throw unsupported(OperationName.residualLayerNorm)
     }
+    public func residualRMSNorm(residual: inout [Float], adding y: [Float]?, gamma: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
+        throw unsupported(OperationName.residualRMSNorm)
+    }
     public func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws { throw unsupported(OperationName.biasGeGLU) }
     public func biasGeLU(_ x: [Float], bias: [Float]?, rows: Int, form: GeLUForm, into out: inout [Float]) throws { throw unsupported(OperationName.biasGeLU(form)) }
     public func rope(_ x: inout [Float], offset: Int, shape: RoPEShape, positions: [Int32], blockPositions: [Int32]?, inverseFrequencies: [Float]) throws {
@@ -77,6 +80,9 @@ public struct BuiltinProvider: KernelProvider {
     }
     public func residualLayerNorm(x: [Float], alpha: Float, y: [Float]?, gamma: [Float], beta: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
         try kernels.residualLayerNorm(x: x, alpha: alpha, y: y, gamma: gamma, beta: beta, rows: rows, eps: eps, into: &out)
+    }
+    public func residualRMSNorm(residual: inout [Float], adding y: [Float]?, gamma: [Float], rows: Int, eps: Float, into out: inout [Float]) throws {
+        try kernels.residualRMSNorm(residual: &residual, adding: y, gamma: gamma, rows: rows, eps: eps, into: &out)
     }
     public func biasGeGLU(_ u: [Float], bias: [Float]?, rows: Int, inner: Int, into out: inout [Float]) throws {
         try kernels.biasGeGLU(u, bias: bias, rows: rows, inner: inner, into: &out)

@@ -221,6 +221,14 @@ extension Verifier {
                 try kernels.residualLayerNorm(x: x, alpha: 2, y: y, gamma: g, beta: b, rows: rows, eps: 1e-5, into: &out)
                 return (out, out)
             }]
+        case "residual_rmsnorm":
+            let (rows, n) = (3, 100)
+            let x = rng.normals(rows * n), y = rng.normals(rows * n), g = rng.normals(n)
+            return [VerificationCase(shape: "\(rows)x\(n)") { kernels in
+                var (sum, out) = (x, [Float](repeating: .nan, count: rows * n))
+                try kernels.residualRMSNorm(residual: &sum, adding: y, gamma: g, rows: rows, eps: 1e-5, into: &out)
+                return (sum + out, sum + out)
+            }]
         case "bias_geglu":
             let (rows, inner) = (3, 37)
             let u = rng.normals(rows * 2 * inner), b = rng.normals(2 * inner)
@@ -238,10 +246,10 @@ extension Verifier {
                 return (out, out)
             }]
         case "rope":
-            let form: RoPEShape.Form = detail == "2d" ? .twoD : .oneD
-            let shape = RoPEShape(tokens: 4, heads: 3, headDim: 16, form: form)
+            let form: RoPEShape.Form = RoPEShape.Form.allCases.first { OperationName.rope($0) == operation } ?? .oneD
+            let shape = RoPEShape(tokens: 4, heads: 3, headDim: 16, form: form, rotaryDim: form == .interleaved ? 10 : nil)
             let x = rng.normals(4 * 3 * 16)
-            let inv = try Kernels.ropeInverseFrequencies(rotaryDim: shape.rotaryDim)
+            let inv = try Kernels.ropeInverseFrequencies(rotaryDim: shape.rotaryDim, roundedToHalf: form != .interleaved)
             return [VerificationCase(shape: "4 tokens, 3x16") { kernels in
                 var out = x
                 try kernels.rope(&out, offset: 0, shape: shape, positions: [0, 1, 5, 9], blockPositions: [0, 0, 1, 2], inverseFrequencies: inv)
@@ -250,7 +258,7 @@ extension Verifier {
         case "eltwise":
             let (rows, n) = (3, 37)
             let a = rng.normals(rows * 2 * n), b = rng.normals(rows * n)
-            let steps: [ElementwiseStep] = [.addRow, .scaleAdd(1.7), .mul, .gelu(.erf), .gelu(.tanh)]
+            let steps: [ElementwiseStep] = [.addRow, .scaleAdd(1.7), .mul, .gelu(.erf), .gelu(.tanh), .silu, .siluMul]
             return steps.map { step in
                 VerificationCase(shape: "\(step), \(rows)x\(n) strided") { kernels in
                     var out = [Float](repeating: .nan, count: rows * n)

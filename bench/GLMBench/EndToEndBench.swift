@@ -16,7 +16,7 @@ struct EndToEndBench {
     /// the embedding and output projection are accounted for by the extrapolation instead.
     func config(layers: Int) -> ModelConfig {
         var c = Architectures.preset("glm-130b")!
-        if quick { (c.hidden, c.heads, c.headDim, c.ffnInner) = (256, 4, 64, 704) }
+        if quick { (c.hidden, c.heads, c.kvHeads, c.headDim, c.ffnInner) = (256, 4, 4, 64, 704) }
         c.layers = layers
         c.vocab = 1024
         c.tokens = SpecialTokens(mask: 1, gmask: 2, smask: 3, sop: 4, eop: 5, eos: 6, pad: nil)

@@ -137,6 +137,8 @@ typedef struct {
     int64_t bidirectional_len;  // keys [0, this) are visible to every query
     float scale;                // multiplies q.k, usually 1 / sqrt(head_dim)
     int kv_f16;                 // 1: k and v are IEEE fp16 (uint16_t), the half-size KV cache; 0: float
+    int64_t kv_group;           // query heads per key/value head (grouped-query attention): query head h
+                                // reads k/v head h / kv_group; 0 or 1 means one k/v head per query head
 } glmk_attention_shape;
 
 #define GLMK_MAX_HEAD_DIM 512
@@ -149,6 +151,9 @@ typedef struct {
                                         // 1: first half by position, second half by block position (ChatGLM)
     int64_t pair_offset;                // > 0: also rotate the vector this many floats after each head's
                                         // (K after Q in a fused QKV row) with the same angles, in the same pass
+    int64_t interleaved_dim;            // > 0 (two_d = 0): rotate adjacent pairs (2i, 2i + 1) of each head's first
+                                        // interleaved_dim values by position and leave the rest (ChatGLM2/3, GLM-4);
+                                        // inv_freq then has interleaved_dim / 2 entries
 } glmk_rope_shape;
 
 typedef enum {
@@ -164,6 +169,8 @@ typedef enum {
     GLMK_ELT_MUL = 2,       // out = a * b
     GLMK_ELT_GELU_ERF = 3,  // out = gelu_erf(a)
     GLMK_ELT_GELU_TANH = 4, // out = gelu_tanh(a)
+    GLMK_ELT_SILU = 5,      // out = silu(a) = a / (1 + e^-a)
+    GLMK_ELT_SILU_MUL = 6,  // out = silu(a) * b: SwiGLU in one pass, a the gate half and b the up half
 } glmk_eltwise_op;
 
 /// Rows of n values inside larger rows: element (r, i) of a view is at r * stride + i.
@@ -195,6 +202,8 @@ int glmk_matmul_q8_fast_available(void);
 /// RoPE inverse frequencies for a rotary dimension, rounded to fp16 as the
 /// reference code does: inv_freq[i] = fp16(1 / base^(2i / rot_dim)). out (rot_dim / 2).
 glmk_status glmk_rope_inv_freq(float *out, int64_t rot_dim, float base);
+/// The same in FP32, without the fp16 rounding: ChatGLM2/3 and GLM-4 keep them in FP32.
+glmk_status glmk_rope_inv_freq_f32(float *out, int64_t rot_dim, float base);
 
 // MARK: - Workspaces
 
@@ -249,6 +258,12 @@ typedef struct {
     glmk_status (*residual_layernorm)(float *out, const float *x, float alpha, const float *y,
                                       const float *gamma, const float *beta,
                                       int64_t rows, int64_t n, float eps);
+
+    /// Pre-norm residual + RMSNorm: with y, x += y first (x is the residual stream, updated
+    /// in place); then out (rows, n) = x / sqrt(mean(x^2) + eps) * gamma. y may be NULL
+    /// (plain RMSNorm of x); out may alias x only when y is NULL.
+    glmk_status (*residual_rmsnorm)(float *out, float *x, const float *y, const float *gamma,
+                                    int64_t rows, int64_t n, float eps);
 
     /// GeGLU: out (rows, inner) = (u1 + b1) * gelu_erf(u2 + b2), where u (rows, 2 * inner)
     /// is [u1 | u2] and bias (2 * inner) may be NULL.

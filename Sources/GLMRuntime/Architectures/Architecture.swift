@@ -14,8 +14,14 @@ public protocol GLMArchitecture: Sendable {
     static var name: String { get }
     /// RoPE over the whole head (1D), or half by position and half by block position (2D).
     static var rope: RoPEShape.Form { get }
-    /// The feed-forward's activation: GeGLU with erf GeLU, or GeLU in its tanh form.
+    /// The feed-forward's activation: GeGLU with erf GeLU, GeLU in its tanh form, or SwiGLU.
     static var feedForward: ModelConfig.FeedForward { get }
+    /// LayerNorm or RMSNorm.
+    static var norm: ModelConfig.Norm { get }
+    /// DeepNorm post-LN, pre-norm, or pre-norm with branch-output norms.
+    static var residual: ModelConfig.Residual { get }
+    /// Which checkpoint tensors fill which model-file tensors, with their shapes.
+    static func checkpointTensors(_ config: ModelConfig) -> [CheckpointNames.Entry]
     /// Released models' configurations by lowercase name (`glm-run pipeline plan NAME`, the bench).
     static var presets: [String: ModelConfig] { get }
     /// Checkpoint configs (config.json contents) of released models whose checkpoints carry none (`convert --preset`).
@@ -45,6 +51,9 @@ public struct ChatTurn: Sendable, Equatable {
 }
 
 extension GLMArchitecture {
+    public static var norm: ModelConfig.Norm { .layerNorm }
+    public static var residual: ModelConfig.Residual { .deepNorm }
+    public static func checkpointTensors(_ config: ModelConfig) -> [CheckpointNames.Entry] { CheckpointNames.plan(config) }
     public static var presets: [String: ModelConfig] { [:] }
     public static var checkpointPresets: [String: [String: Any]] { [:] }
 
@@ -63,7 +72,7 @@ extension ModelConfig {
 
 public enum Architectures {
     /// Every architecture this runtime runs, keyed by its model-file name.
-    public static let all: [any GLMArchitecture.Type] = [GLM130B.self, ChatGLM6B.self]
+    public static let all: [any GLMArchitecture.Type] = [GLM130B.self, ChatGLM6B.self, ChatGLM2.self, GLM4.self, GLM4_0414.self]
 
     public static func named(_ name: String) -> (any GLMArchitecture.Type)? { all.first { $0.name == name } }
     public static var names: [String] { all.map { $0.name } }
@@ -162,4 +171,21 @@ struct ConfigReader {
     }
 
     func bool(_ key: String, default value: Bool) -> Bool { json[key] as? Bool ?? value }
+
+    /// The end-of-text id: an integer, or the first of a list (transformers' GLM-4 configs).
+    func eosTokenID() throws -> Int32 {
+        if let list = json["eos_token_id"] as? [Any] {
+            guard let first = list.first else { throw ModelFileError.badConfig(file: source, reason: "'eos_token_id' is an empty list") }
+            return Int32(try Self.integer(first, key: "eos_token_id", in: 0...Int(Int32.max), source: source))
+        }
+        return try tokenID("eos_token_id")
+    }
+
+    /// Throws unless `key` is absent or equal to `expected`: a variant this runtime does not run.
+    func require(_ key: String, is expected: Bool, _ what: String) throws {
+        guard let raw = json[key] else { return }
+        guard let value = raw as? Bool, value == expected else {
+            throw ModelFileError.badConfig(file: source, reason: "'\(key)' is \(raw): \(what) is not supported")
+        }
+    }
 }

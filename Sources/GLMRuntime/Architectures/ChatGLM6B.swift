@@ -19,8 +19,9 @@ public enum ChatGLM6B: GLMArchitecture {
         return ["chatglm-6b": c, "chatglm": c]
     }
 
+    /// ChatGLM2/3 share the model type; their configs carry fields v1's never has.
     public static func recognises(checkpointConfig json: [String: Any]) -> Bool {
-        (json["model_type"] as? String) == "chatglm"
+        (json["model_type"] as? String) == "chatglm" && !ChatGLM2.hasV2Fields(json)
     }
 
     /// The reference's GLMBlock takes `num_layers=28` as a default argument and

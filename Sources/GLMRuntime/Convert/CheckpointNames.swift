@@ -4,9 +4,13 @@
 
 public enum CheckpointNames {
     public struct Entry: Sendable {
-        public let name: String        // in the model file
-        public let checkpoint: String  // in the reference state_dict
-        public let shape: [Int]        // row-major
+        public let name: String          // in the model file
+        /// In the reference state_dict; several are stacked by rows (GLM-4's q, k and v into one QKV).
+        public let checkpoints: [String]
+        public let shape: [Int]          // row-major
+
+        public init(name: String, checkpoint: String, shape: [Int]) { (self.name, checkpoints, self.shape) = (name, [checkpoint], shape) }
+        public init(name: String, stacking checkpoints: [String], shape: [Int]) { (self.name, self.checkpoints, self.shape) = (name, checkpoints, shape) }
     }
 
     public static func plan(_ c: ModelConfig) -> [Entry] {

@@ -62,13 +62,20 @@ public struct ModelConverter {
 
         // Declare every tensor first (its encoded size follows from its shape and
         // type), then stream them: one tensor is in memory at a time.
-        let plan = CheckpointNames.plan(config)
+        let plan = arch.checkpointTensors(config)
         var report = ConversionReport()
         var targets: [GGUFTensorType] = []
         for entry in plan {
-            let shape = try checkpoint.shape(entry.checkpoint)
+            var shape: [Int] = []
+            for name in entry.checkpoints {
+                let part = try checkpoint.shape(name)
+                // stacked parts share their columns (1D parts: their one dimension adds up)
+                if shape.isEmpty { shape = part } else if part.count == shape.count, part.dropFirst() == shape.dropFirst() { shape[0] += part[0] } else {
+                    throw ModelFileError.tensorShape(file: source, tensor: name, expected: [part[0]] + shape.dropFirst(), actual: part)
+                }
+            }
             guard shape == entry.shape else {
-                throw ModelFileError.tensorShape(file: source, tensor: entry.checkpoint, expected: entry.shape, actual: shape)
+                throw ModelFileError.tensorShape(file: source, tensor: entry.checkpoints.joined(separator: " + "), expected: entry.shape, actual: shape)
             }
             let (type, note) = target(for: shape)
             targets.append(type)
@@ -79,7 +86,9 @@ public struct ModelConverter {
         let stream = try writer.stream(to: output)
         var done = 0
         for (entry, type) in zip(plan, targets) {
-            let bytes = try encode(try checkpoint.floats(entry.checkpoint), shape: entry.shape, as: type)
+            var values: [Float] = []
+            for name in entry.checkpoints { values += try checkpoint.floats(name) }
+            let bytes = try encode(values, shape: entry.shape, as: type)
             try stream.write(bytes)
             report.tensors += 1
             report.bytes += bytes.count

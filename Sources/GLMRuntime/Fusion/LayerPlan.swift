@@ -1,13 +1,15 @@
 // LayerPlan.swift — a transformer layer as a list of operations over named
 // buffers. `unfused` is the layer as the reference code writes it: every
-// bias add, residual scale-add, LayerNorm and activation its own pass over
-// memory. FusionPass rewrites chains of those into the fused kernels.
+// bias add, residual scale-add, norm and activation its own pass over
+// memory: DeepNorm post-LN for GLM-130B and ChatGLM-6B, pre-norm (with the
+// sandwich's branch norms for GLM-4-0414) for the kin. FusionPass rewrites chains of those into the fused kernels.
 // Attention is one operation in both: its scale and mask live inside the
 // tiled kernel, which never materialises the score matrix.
 
 public enum PlanBuffer: Hashable, Sendable, CaseIterable {
-    case x          // (m, hidden) layer input, already normalised (DeepNorm: the residual is LN(x))
-    case qkv        // (m, 3 hidden) per head [q | k | v]
+    case x          // (m, hidden) layer input: already normalised (DeepNorm: the residual is LN(x)); pre-norm: the residual stream
+    case normed     // (m, hidden) pre-norm: norm(x), the input of a sublayer's first product
+    case qkv        // (m, QKV width) see QKVLayout
     case attended   // (m, hidden)
     case projected  // (m, hidden)
     case residual   // (m, hidden) x * alpha + sublayer(x), before LayerNorm (unfused only)
@@ -15,12 +17,15 @@ public enum PlanBuffer: Hashable, Sendable, CaseIterable {
     case up         // (m, up rows)
     case activated  // (m, inner)
     case down       // (m, hidden)
+    case branch     // (m, hidden) sandwich: a sublayer's output after its own norm
 }
 
 public enum PlanWeight: Sendable, Equatable { case qkv, attentionOutput, ffnUp, ffnDown }
 public enum PlanBias: Sendable, Equatable { case qkv, attentionOutput, ffnUp, ffnDown }
-/// attention: this layer's LN2; next: the next layer's LN1 (or the final LayerNorm after the last layer).
-public enum PlanNorm: Sendable, Equatable { case ffn, next }
+/// ffn: this layer's LN2 (pre-norm: the norm before the feed-forward); next: the next layer's
+/// LN1 (or the final LayerNorm after the last layer, DeepNorm); attention: this layer's input
+/// norm (pre-norm); postAttention, postFFN: the sandwich's norms of each sublayer's output.
+public enum PlanNorm: Sendable, Equatable { case ffn, next, attention, postAttention, postFFN }
 
 public enum PlanOp: Sendable, Equatable {
     case matmul(PlanWeight, input: PlanBuffer, output: PlanBuffer, bias: PlanBias?)
@@ -35,11 +40,22 @@ public enum PlanOp: Sendable, Equatable {
     case biasGeGLU(output: PlanBuffer, input: PlanBuffer, PlanBias)          // fused
     case gelu(output: PlanBuffer, input: PlanBuffer)                         // tanh GeLU
     case biasGeLU(output: PlanBuffer, input: PlanBuffer, PlanBias)           // fused
+    case rmsNorm(output: PlanBuffer, input: PlanBuffer, PlanNorm)            // output = RMSNorm(input)
+    case residualAdd(PlanBuffer, PlanBuffer)                                 // first += second (pre-norm residual)
+    case residualRMSNorm(output: PlanBuffer, residual: PlanBuffer, y: PlanBuffer, PlanNorm) // fused: residual += y; output = RMSNorm(residual)
+    case siluGate(output: PlanBuffer, input: PlanBuffer)                     // output = silu(input[:, :inner])
+    case mulUp(output: PlanBuffer, input: PlanBuffer)                        // output = output * input[:, inner:]
+    case swiGLU(output: PlanBuffer, input: PlanBuffer)                       // fused: silu(input[:, :inner]) * input[:, inner:]
 }
 
 public enum LayerPlan {
-    /// The layer as separate steps (DeepNorm post-LN, GLM-130B or ChatGLM feed-forward).
+    /// The layer as separate steps, in the config's residual form.
     public static func unfused(_ c: ModelConfig) -> [PlanOp] {
+        c.residual == .deepNorm ? deepNorm(c) : preNorm(c)
+    }
+
+    /// DeepNorm post-LN, GLM-130B or ChatGLM feed-forward.
+    static func deepNorm(_ c: ModelConfig) -> [PlanOp] {
         var ops: [PlanOp] = [
             .matmul(.qkv, input: .x, output: .qkv, bias: nil), .addBias(.qkv, .qkv),
             .rope, .attention,
@@ -50,11 +66,40 @@ public enum LayerPlan {
         switch c.feedForward {
         case .gegluErf: ops += [.geluGate(output: .activated, input: .up), .mulGate(output: .activated, input: .up)]
         case .geluTanh: ops += [.gelu(output: .activated, input: .up)]
+        case .swiglu: ops += [.siluGate(output: .activated, input: .up), .mulUp(output: .activated, input: .up)]
         }
         ops += [
             .matmul(.ffnDown, input: .activated, output: .down, bias: nil), .addBias(.down, .ffnDown),
             .scaleAdd(output: .residual, x: .y, y: .down), .layerNorm(output: .x, input: .residual, .next),
         ]
+        return ops
+    }
+
+    /// Pre-norm (ChatGLM2/3, GLM-4): x = x + f(norm(x)) per sublayer, each layer starting
+    /// from the residual stream alone (so a pipeline stage hands on x only); the sandwich
+    /// form norms each sublayer's output before its add. Biases as the config has them.
+    static func preNorm(_ c: ModelConfig) -> [PlanOp] {
+        let sandwich = c.residual == .sandwich
+        func product(_ w: PlanWeight, _ input: PlanBuffer, _ output: PlanBuffer, _ bias: PlanBias, _ has: Bool) -> [PlanOp] {
+            [.matmul(w, input: input, output: output, bias: nil)] + (has ? [.addBias(output, bias)] : [])
+        }
+        func add(_ branch: PlanBuffer, _ norm: PlanNorm) -> [PlanOp] {
+            sandwich ? [.rmsNorm(output: .branch, input: branch, norm), .residualAdd(.x, .branch)] : [.residualAdd(.x, branch)]
+        }
+        var ops: [PlanOp] = [.rmsNorm(output: .normed, input: .x, .attention)]
+        ops += product(.qkv, .normed, .qkv, .qkv, c.qkvBias)
+        ops += [.rope, .attention]
+        ops += product(.attentionOutput, .attended, .projected, .attentionOutput, c.linearBias)
+        ops += add(.projected, .postAttention)
+        ops += [.rmsNorm(output: .normed, input: .x, .ffn)]
+        ops += product(.ffnUp, .normed, .up, .ffnUp, c.linearBias)
+        switch c.feedForward {
+        case .swiglu: ops += [.siluGate(output: .activated, input: .up), .mulUp(output: .activated, input: .up)]
+        case .gegluErf: ops += [.geluGate(output: .activated, input: .up), .mulGate(output: .activated, input: .up)]
+        case .geluTanh: ops += [.gelu(output: .activated, input: .up)]
+        }
+        ops += product(.ffnDown, .activated, .down, .ffnDown, c.linearBias)
+        ops += add(.down, .postFFN)
         return ops
     }
 
@@ -67,6 +112,8 @@ public enum LayerPlan {
 ///  - bias add + GeLU                   -> bias_gelu
 ///  - mat-mat + bias add                -> mat-mat with the bias in its epilogue
 ///  - residual scale-add + LayerNorm    -> residual_layernorm
+///  - SiLU gate + multiply              -> SwiGLU in one pass
+///  - residual add + RMSNorm of the sum -> residual_rmsnorm
 public enum FusionPass {
     public static func run(_ ops: [PlanOp]) -> [PlanOp] {
         var out: [PlanOp] = []
@@ -83,6 +130,12 @@ public enum FusionPass {
             } else if rest.count >= 2, case let .matmul(w, input, output, nil) = rest[0], case let .addBias(b, bias) = rest[1], b == output,
                       !isActivationInput(ops, after: i + 1, buffer: output) {
                 out.append(.matmul(w, input: input, output: output, bias: bias))
+                i += 2
+            } else if rest.count >= 2, case let .siluGate(o, input) = rest[0], case let .mulUp(o2, input2) = rest[1], o2 == o, input2 == input {
+                out.append(.swiGLU(output: o, input: input))
+                i += 2
+            } else if rest.count >= 2, case let .residualAdd(r, y) = rest[0], case let .rmsNorm(o, input, norm) = rest[1], input == r {
+                out.append(.residualRMSNorm(output: o, residual: r, y: y, norm))
                 i += 2
             } else if rest.count >= 2, case let .scaleAdd(r, x, y) = rest[0], case let .layerNorm(o, input, norm) = rest[1], input == r {
                 out.append(.residualLayerNorm(output: o, x: x, y: y, norm))

@@ -7,11 +7,12 @@
 struct ActivationBuffers {
     /// Rows every buffer holds.
     private(set) var rows = 0
-    private let hidden: Int, upRows: Int, inner: Int, vocab: Int
+    private let hidden: Int, qkvWidth: Int, upRows: Int, inner: Int, vocab: Int
 
     var embedded: [Float] = []   // (rows, hidden) token embeddings, before the first LN
-    var x: [Float] = []          // (rows, hidden) layer input, already normalised (DeepNorm)
-    var qkv: [Float] = []        // (rows, 3 hidden) per head [q | k | v]
+    var x: [Float] = []          // (rows, hidden) layer input: already normalised (DeepNorm), the residual stream (pre-norm)
+    var normed: [Float] = []     // (rows, hidden) pre-norm: the norm of x a sublayer reads
+    var qkv: [Float] = []        // (rows, QKV width) see QKVLayout
     var attended: [Float] = []   // (rows, hidden)
     var projected: [Float] = []  // (rows, hidden)
     var residual: [Float] = []   // (rows, hidden) x * alpha + sublayer(x), before LN (unfused plan only)
@@ -19,6 +20,7 @@ struct ActivationBuffers {
     var up: [Float] = []         // (rows, up rows)
     var activated: [Float] = []  // (rows, inner)
     var down: [Float] = []       // (rows, hidden)
+    var branch: [Float] = []     // (rows, hidden) sandwich: a sublayer's output after its own norm
     var positions: [Int32] = []  // (rows) position id per row
     var blocks: [Int32] = []     // (rows) block position per row (2D RoPE)
     var lastRow: [Float] = []    // (hidden) the row whose logits a prompt returns
@@ -27,7 +29,7 @@ struct ActivationBuffers {
     var logits: [Float] = []     // (logitRows, vocab)
 
     init(config c: ModelConfig) {
-        (hidden, upRows, inner, vocab) = (c.hidden, c.ffnUpRows, c.ffnInner, c.vocab)
+        (hidden, qkvWidth, upRows, inner, vocab) = (c.hidden, c.qkvWidth, c.ffnUpRows, c.ffnInner, c.vocab)
         lastRow = [Float](repeating: 0, count: hidden)
     }
 
@@ -38,7 +40,8 @@ struct ActivationBuffers {
         func sized(_ width: Int) -> [Float] { [Float](repeating: 0, count: count * width) }
         (embedded, x, attended, projected, residual, y, down) = (sized(hidden), sized(hidden), sized(hidden), sized(hidden),
                                                                  sized(hidden), sized(hidden), sized(hidden))
-        (qkv, up, activated) = (sized(3 * hidden), sized(upRows), sized(inner))
+        (normed, branch) = (sized(hidden), sized(hidden))
+        (qkv, up, activated) = (sized(qkvWidth), sized(upRows), sized(inner))
         positions = [Int32](repeating: 0, count: count)
         blocks = positions
     }
@@ -53,8 +56,8 @@ struct ActivationBuffers {
     /// Floats per row of a plan buffer.
     func width(_ b: PlanBuffer) -> Int {
         switch b {
-        case .x, .attended, .projected, .residual, .y, .down: return hidden
-        case .qkv: return 3 * hidden
+        case .x, .normed, .attended, .projected, .residual, .y, .down, .branch: return hidden
+        case .qkv: return qkvWidth
         case .up: return upRows
         case .activated: return inner
         }
@@ -64,6 +67,8 @@ struct ActivationBuffers {
         get {
             switch b {
             case .x: return x
+            case .normed: return normed
+            case .branch: return branch
             case .qkv: return qkv
             case .attended: return attended
             case .projected: return projected
@@ -77,6 +82,8 @@ struct ActivationBuffers {
         _modify {
             switch b {
             case .x: yield &x
+            case .normed: yield &normed
+            case .branch: yield &branch
             case .qkv: yield &qkv
             case .attended: yield &attended
             case .projected: yield &projected

@@ -87,7 +87,7 @@ public final class BatchDecoder {
         let end = min(model.layers.count, next + max(1, layers))
         prefillPass.segments.removeAll(keepingCapacity: true)
         prefillPass.segments.append(Segment(cache: sequence.cache, row: 0, count: m, start: 0,
-                                            bidirectionalLength: sequence.layout!.bidirectionalLength))
+                                            bidirectionalLength: prefillPass.bidirectionalLength(sequence.layout!)))
         do {
             try prefillPass.layers(next..<end, rows: m, batched: false)
         } catch {
@@ -129,7 +129,7 @@ public final class BatchDecoder {
         for (row, s) in sequences.enumerated() {
             decodePass.setPositions(row: row, start: s.length, count: 1, layout: s.layout!)
             decodePass.segments.append(Segment(cache: s.cache, row: row, count: 1, start: s.length,
-                                               bidirectionalLength: s.layout!.bidirectionalLength))
+                                               bidirectionalLength: decodePass.bidirectionalLength(s.layout!)))
         }
         try decodePass.layers(0..<model.layers.count, rows: b, batched: true)
         for s in sequences { s.cache.length += 1 }

@@ -11,6 +11,11 @@
 //               x   = LN1'(y * alpha + f)                (next layer's LN1, or the final LN)
 //   logits = W_out x
 //
+// The pre-norm kin (ChatGLM2/3, GLM-4) keep x as the residual stream instead:
+//   per layer:  x = x + W_o attention(RoPE(W_qkv RMS1(x) + b))   (sandwich: + RMS'(...))
+//               x = x + W_down swiglu(W_up RMS2(x))
+//   logits = W_out RMS_final(x)
+//
 // The weight products run over all rows at once: a mat-mat for one sequence's
 // chunk, and for a batch the batched mat-vec, whose rows are bit for bit what
 // each sequence would get alone while the weights stream from memory once.
@@ -36,6 +41,7 @@ final class ForwardPass {
     let plan: [PlanOp]
     var buffers: ActivationBuffers
     let inverseFrequencies: [Float]
+    let qkvLayout: QKVLayout
     /// This chunk's sequences; kept between calls so that a step does not allocate.
     var segments: [Segment] = []
 
@@ -46,18 +52,23 @@ final class ForwardPass {
         let buffers = ActivationBuffers(config: model.config)
         self.buffers = buffers
         steps = plan.map { CompiledStep($0, buffers: buffers) }
-        inverseFrequencies = try Kernels.ropeInverseFrequencies(rotaryDim: model.config.rotaryDim, base: model.config.ropeBase)
+        // GLM-130B's and ChatGLM-6B's code rounds them to fp16; the kin's keep FP32
+        inverseFrequencies = try Kernels.ropeInverseFrequencies(rotaryDim: model.config.rotaryDim, base: model.config.ropeBase,
+                                                                roundedToHalf: model.config.residual == .deepNorm)
+        qkvLayout = QKVLayout(config: model.config)
         segments.reserveCapacity(16)
     }
 
-    /// LN1 of layer 0 over the embeddings of `ids` into buffers.x (rows 0 ..< ids.count).
+    /// The layers' input for `ids` into buffers.x (rows 0 ..< ids.count): LN1 of layer 0 over
+    /// the embeddings (DeepNorm), or the embeddings themselves (pre-norm's residual stream).
     func embed(_ ids: [Int32]) throws {
         let c = model.config, m = ids.count
         buffers.reserve(rows: m)
+        guard c.residual == .deepNorm else { return try kernels.embedding(model.tokenEmbedding, ids: ids, into: &buffers.x) }
         try kernels.embedding(model.tokenEmbedding, ids: ids, into: &buffers.embedded)
         let first = model.layers[0], embedded = buffers.embedded
         try kernels.residualLayerNorm(x: embedded, alpha: 1, y: nil, gamma: first.attentionNormWeight,
-                                      beta: first.attentionNormBias, rows: m, eps: c.layerNormEps, into: &buffers.x)
+                                      beta: first.attentionNormBias ?? [], rows: m, eps: c.layerNormEps, into: &buffers.x)
     }
 
     /// Writes the position ids of a segment's rows from its prompt layout.
@@ -82,19 +93,30 @@ final class ForwardPass {
         }
     }
 
-    /// Logits (rows, vocab) of buffers.x's rows `rows` into buffers.logits, checked finite.
-    /// A batch's rows go through the batched mat-vec, one row through the mat-vec: the same bits.
+    /// Logits (rows, vocab) of buffers.x's rows `rows` into buffers.logits, checked finite
+    /// (pre-norm: of the final RMSNorm of those rows). A batch's rows go through the
+    /// batched mat-vec, one row through the mat-vec: the same bits.
     func logits(rows: Range<Int>, positions: (Int) -> Int) throws {
         let c = model.config
         buffers.reserve(logitRows: rows.count)
+        let preNorm = c.residual != .deepNorm
         if rows.lowerBound == 0 {
-            let x = buffers.x
+            if preNorm { try finalNorm(of: .x, rows: rows.count) }
+            let x = preNorm ? buffers.normed : buffers.x
             try kernels.matvecs(model.output, x, tokens: rows.count, bias: nil, into: &buffers.logits)
         } else {
             precondition(rows.count == 1, "logits of a later row: one row only")
             let x = buffers.x
             buffers.lastRow.withUnsafeMutableBufferPointer { last in
                 x.withUnsafeBufferPointer { last.baseAddress!.update(from: $0.baseAddress! + rows.lowerBound * c.hidden, count: c.hidden) }
+            }
+            if preNorm {
+                // the row's norm lands in normed's first row; back into lastRow, the mat-vec's exact-size input
+                try withTaken(.normed) { normed in
+                    try kernels.residualRMSNorm(residual: &buffers.lastRow, adding: nil, gamma: model.outputNormWeight, rows: 1,
+                                                eps: c.layerNormEps, into: &normed)
+                    normed.withUnsafeBufferPointer { n in buffers.lastRow.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: n.baseAddress!, count: c.hidden) } }
+                }
             }
             let last = buffers.lastRow
             try kernels.matvec(model.output, last, bias: nil, into: &buffers.logits)
@@ -103,5 +125,19 @@ final class ForwardPass {
         for i in 0..<(rows.count * c.vocab) where !buffers.logits[i].isFinite {
             throw GenerationError.nonFinite(position: positions(i / c.vocab))
         }
+    }
+
+    /// buffers.normed rows 0 ..< m = the final RMSNorm of `input`'s (pre-norm).
+    private func finalNorm(of input: PlanBuffer, rows m: Int) throws {
+        try withTaken(.normed) { normed in
+            try kernels.residualRMSNorm(residual: &buffers[input], adding: nil, gamma: model.outputNormWeight, rows: m,
+                                        eps: model.config.layerNormEps, into: &normed)
+        }
+    }
+
+    /// Keys every query of a prompt with this layout sees: the part before sop for the
+    /// DeepNorm architectures, none for the causal kin.
+    func bidirectionalLength(_ layout: PromptLayout) -> Int {
+        model.config.bidirectionalPrefix ? layout.bidirectionalLength : 0
     }
 }

@@ -5,9 +5,10 @@
 import KernelBridge
 
 public struct LayerWeights: Sendable {
-    public init(attentionNormWeight: [Float], attentionNormBias: [Float], qkv: WeightMatrix, qkvBias: [Float],
-                attentionOutput: WeightMatrix, attentionOutputBias: [Float], ffnNormWeight: [Float], ffnNormBias: [Float],
-                ffnUp: WeightMatrix, ffnUpBias: [Float], ffnDown: WeightMatrix, ffnDownBias: [Float]) {
+    public init(attentionNormWeight: [Float], attentionNormBias: [Float]?, qkv: WeightMatrix, qkvBias: [Float]?,
+                attentionOutput: WeightMatrix, attentionOutputBias: [Float]?, ffnNormWeight: [Float], ffnNormBias: [Float]?,
+                ffnUp: WeightMatrix, ffnUpBias: [Float]?, ffnDown: WeightMatrix, ffnDownBias: [Float]?,
+                postAttentionNormWeight: [Float]? = nil, postFFNNormWeight: [Float]? = nil) {
         self.attentionNormWeight = attentionNormWeight
         self.attentionNormBias = attentionNormBias
         self.qkv = qkv
@@ -20,18 +21,23 @@ public struct LayerWeights: Sendable {
         self.ffnUpBias = ffnUpBias
         self.ffnDown = ffnDown
         self.ffnDownBias = ffnDownBias
+        self.postAttentionNormWeight = postAttentionNormWeight
+        self.postFFNNormWeight = postFFNNormWeight
     }
 
-    public let attentionNormWeight: [Float], attentionNormBias: [Float]   // (hidden)
-    public let qkv: WeightMatrix                                          // (3 hidden, hidden), per head [q|k|v]
-    public let qkvBias: [Float]                                           // (3 hidden)
+    // Norm biases exist for LayerNorm only; product biases as the config says (ModelConfig.qkvBias, linearBias).
+    public let attentionNormWeight: [Float], attentionNormBias: [Float]?  // (hidden)
+    public let qkv: WeightMatrix                                          // (QKV rows, hidden), see TensorNames.qkvWeight
+    public let qkvBias: [Float]?                                          // (QKV rows)
     public let attentionOutput: WeightMatrix                              // (hidden, hidden)
-    public let attentionOutputBias: [Float]                               // (hidden)
-    public let ffnNormWeight: [Float], ffnNormBias: [Float]               // (hidden)
+    public let attentionOutputBias: [Float]?                              // (hidden)
+    public let ffnNormWeight: [Float], ffnNormBias: [Float]?              // (hidden)
     public let ffnUp: WeightMatrix                                        // (up rows, hidden)
-    public let ffnUpBias: [Float]                                         // (up rows)
+    public let ffnUpBias: [Float]?                                        // (up rows)
     public let ffnDown: WeightMatrix                                      // (hidden, inner)
-    public let ffnDownBias: [Float]                                       // (hidden)
+    public let ffnDownBias: [Float]?                                      // (hidden)
+    /// The sandwich residual's branch-output norms (GLM-4-0414).
+    public let postAttentionNormWeight: [Float]?, postFFNNormWeight: [Float]?
 }
 
 public final class GLMModel: Sendable {
@@ -41,7 +47,7 @@ public final class GLMModel: Sendable {
     public let file: GGUFFile?
     public let tokenEmbedding: WeightMatrix          // (vocab, hidden)
     public let layers: [LayerWeights]
-    public let outputNormWeight: [Float], outputNormBias: [Float]
+    public let outputNormWeight: [Float], outputNormBias: [Float]?
     /// The output projection: the token embedding when tied.
     public let output: WeightMatrix                   // (vocab, hidden)
 
@@ -71,6 +77,9 @@ public final class GLMModel: Sendable {
             return try file.floats(name)
         }
 
+        let (layerNorm, sandwich) = (config.norm == .layerNorm, config.residual == .sandwich)
+        /// A tensor the config says the model has, else nil.
+        func vector(_ name: String, _ count: Int, if present: Bool) throws -> [Float]? { present ? try vector(name, count) : nil }
         tokenEmbedding = try matrix(TensorNames.tokenEmbedding, config.vocab, h)
         // a loop rather than map: map would reserve room for `layers` entries before
         // the first missing tensor is noticed, and a corrupt count can be huge
@@ -78,27 +87,29 @@ public final class GLMModel: Sendable {
         for i in 0..<config.layers {
             layers.append(LayerWeights(
                 attentionNormWeight: try vector(TensorNames.attentionNormWeight(i), h),
-                attentionNormBias: try vector(TensorNames.attentionNormBias(i), h),
-                qkv: try matrix(TensorNames.qkvWeight(i), 3 * h, h),
-                qkvBias: try vector(TensorNames.qkvBias(i), 3 * h),
+                attentionNormBias: try vector(TensorNames.attentionNormBias(i), h, if: layerNorm),
+                qkv: try matrix(TensorNames.qkvWeight(i), config.qkvWidth, h),
+                qkvBias: try vector(TensorNames.qkvBias(i), config.qkvWidth, if: config.qkvBias),
                 attentionOutput: try matrix(TensorNames.attentionOutputWeight(i), h, h),
-                attentionOutputBias: try vector(TensorNames.attentionOutputBias(i), h),
+                attentionOutputBias: try vector(TensorNames.attentionOutputBias(i), h, if: config.linearBias),
                 ffnNormWeight: try vector(TensorNames.ffnNormWeight(i), h),
-                ffnNormBias: try vector(TensorNames.ffnNormBias(i), h),
+                ffnNormBias: try vector(TensorNames.ffnNormBias(i), h, if: layerNorm),
                 ffnUp: try matrix(TensorNames.ffnUpWeight(i), config.ffnUpRows, h),
-                ffnUpBias: try vector(TensorNames.ffnUpBias(i), config.ffnUpRows),
+                ffnUpBias: try vector(TensorNames.ffnUpBias(i), config.ffnUpRows, if: config.linearBias),
                 ffnDown: try matrix(TensorNames.ffnDownWeight(i), h, config.ffnInner),
-                ffnDownBias: try vector(TensorNames.ffnDownBias(i), h)))
+                ffnDownBias: try vector(TensorNames.ffnDownBias(i), h, if: config.linearBias),
+                postAttentionNormWeight: try vector(TensorNames.postAttentionNormWeight(i), h, if: sandwich),
+                postFFNNormWeight: try vector(TensorNames.postFFNNormWeight(i), h, if: sandwich)))
         }
         self.layers = layers
         outputNormWeight = try vector(TensorNames.outputNormWeight, h)
-        outputNormBias = try vector(TensorNames.outputNormBias, h)
+        outputNormBias = try vector(TensorNames.outputNormBias, h, if: layerNorm)
         output = config.tiedOutput ? tokenEmbedding : try matrix(TensorNames.output, config.vocab, h)
     }
 
     /// A model from weights already in memory (the bench's synthetic layers).
     public init(config: ModelConfig, tokenEmbedding: WeightMatrix, layers: [LayerWeights],
-                outputNormWeight: [Float], outputNormBias: [Float], output: WeightMatrix? = nil) throws {
+                outputNormWeight: [Float], outputNormBias: [Float]?, output: WeightMatrix? = nil) throws {
         try config.validate(source: "in-memory model")
         guard let arch = Architectures.named(config.architecture) else {
             throw ModelFileError.unknownArchitecture(file: "in-memory model", name: config.architecture, known: Architectures.names)

@@ -72,20 +72,23 @@ public final class InferenceSession {
         pass.setPositions(row: 0, start: start, count: m, layout: layout!)
         try runLayers(0..<model.layers.count, rows: m, start: start)
         cache.length += m
-        if allLogits { return try logits(pass.buffers.x, tokens: m, all: true) }
+        if allLogits {
+            try pass.logits(rows: 0..<m) { start + $0 }
+            return Array(pass.buffers.logits[0..<(m * c.vocab)])
+        }
         try pass.logits(rows: (m - 1)..<m) { _ in start + m - 1 }
         return pass.buffers.logits.count == c.vocab ? pass.buffers.logits : Array(pass.buffers.logits[0..<c.vocab])
     }
 
     private func runLayers(_ range: Range<Int>, rows m: Int, start: Int) throws {
         pass.segments.removeAll(keepingCapacity: true)
-        pass.segments.append(Segment(cache: cache, row: 0, count: m, start: start, bidirectionalLength: layout!.bidirectionalLength))
+        pass.segments.append(Segment(cache: cache, row: 0, count: m, start: start, bidirectionalLength: pass.bidirectionalLength(layout!)))
         try pass.layers(range, rows: m, batched: false)
     }
 
     // MARK: - The three parts of a forward pass (a pipeline stage runs a range of layers)
 
-    /// LN1 of layer 0 over the token embeddings: (m, hidden).
+    /// The first layer's input (m, hidden): LN1 of layer 0 over the token embeddings, or them (pre-norm).
     func embed(_ ids: [Int32]) throws -> [Float] {
         try pass.embed(ids)
         return Array(pass.buffers.x[0..<(ids.count * model.config.hidden)])
@@ -99,23 +102,20 @@ public final class InferenceSession {
         pass.buffers.positions.replaceSubrange(0..<m, with: positions)
         pass.buffers.blocks.replaceSubrange(0..<m, with: blocks)
         pass.segments.removeAll(keepingCapacity: true)
-        pass.segments.append(Segment(cache: cache, row: 0, count: m, start: start, bidirectionalLength: bidirectional))
+        pass.segments.append(Segment(cache: cache, row: 0, count: m, start: start,
+                                     bidirectionalLength: model.config.bidirectionalPrefix ? bidirectional : 0))
         try pass.layers(range, rows: m, batched: false)
         return Array(pass.buffers.x[0..<(m * model.config.hidden)])
     }
 
-    /// Logits (rows, vocab) of every position or the last.
+    /// Logits (rows, vocab) of every position or the last, from the last layer's output x (m, hidden).
     func logits(_ x: [Float], tokens m: Int, all: Bool) throws -> [Float] {
         let c = model.config
-        let rows = all ? m : 1
-        let hidden = all ? Array(x[0..<(m * c.hidden)]) : Array(x[((m - 1) * c.hidden)..<(m * c.hidden)])
-        var logits = [Float](repeating: 0, count: rows * c.vocab)
-        try kernels.matmul(model.output, hidden, tokens: rows, into: &logits)
-        // NaN or infinite weights (or a kernel that returns them) would sample garbage silently
-        if let bad = logits.firstIndex(where: { !$0.isFinite }) {
-            throw GenerationError.nonFinite(position: length - rows + bad / c.vocab)
-        }
-        return logits
+        pass.buffers.reserve(rows: m)
+        pass.buffers.x.replaceSubrange(0..<(m * c.hidden), with: x[0..<(m * c.hidden)])
+        let rows = all ? 0..<m : (m - 1)..<m
+        try pass.logits(rows: rows) { length - m + $0 }
+        return Array(pass.buffers.logits[0..<(rows.count * c.vocab)])
     }
 }
 

@@ -14,7 +14,7 @@ public protocol KVCache: AnyObject {
     /// Tokens stored so far: the next token's cache index.
     var length: Int { get set }
     /// Stores the post-RoPE k and v of `count` tokens, rows [row, row + count) of a fused
-    /// QKV buffer (per head [q | k | v]), at cache indices [start, start + count) of `layer`.
+    /// QKV buffer (laid out as QKVLayout says), at cache indices [start, start + count) of `layer`.
     func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int)
     /// Attention of those rows' queries over cache entries [0, start + count) with GLM's
     /// mask, into rows [row, row + count) of `out` (hidden floats each).
@@ -23,9 +23,10 @@ public protocol KVCache: AnyObject {
 }
 
 /// What every cache layout shares: the shapes, the copy out of a fused QKV row,
-/// and the attention over (capacity, heads, head_dim) keys and values.
+/// and the attention over (capacity, kv heads, head_dim) keys and values.
 struct KVLayout {
-    let heads: Int, headDim: Int
+    let heads: Int, kvHeads: Int, headDim: Int
+    let qkv: QKVLayout
     /// Elements per layer of keys (and of values).
     let size: Int
 
@@ -34,12 +35,12 @@ struct KVLayout {
     /// allocation the machine cannot back would end the process instead of failing cleanly.
     init(config c: ModelConfig, capacity: Int, type: KVCacheType) throws {
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
-        let (size, overflow) = capacity.multipliedReportingOverflow(by: c.heads * c.headDim)
+        let (size, overflow) = capacity.multipliedReportingOverflow(by: c.kvHeads * c.headDim)
         guard !overflow, size <= Int(Int32.max) * 4 else {
             throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
         }
         try KVLayout.requireMemory(type.bytes(config: c, capacity: capacity), for: "a \(type.rawValue) KV cache of \(capacity) tokens")
-        (heads, headDim, self.size) = (c.heads, c.headDim, size)
+        (heads, kvHeads, headDim, self.size, qkv) = (c.heads, c.kvHeads, c.headDim, size, QKVLayout(config: c))
     }
 
     /// The machine's physical memory (hwloc); nil when it cannot say.
@@ -52,21 +53,21 @@ struct KVLayout {
                                                      what(), Double(bytes) / 1e9, Double(memory) / 1e9))
     }
 
-    /// Each head's k and v of QKV rows [row, row + count) into cache indices [start, start + count):
-    /// both are contiguous in the row, one `copy` each.
-    func store<T>(_ qkv: [Float], row: Int, count: Int, at start: Int, keys: inout [T], values: inout [T],
+    /// Each key/value head's k and v of QKV rows [row, row + count) into cache indices
+    /// [start, start + count): both are contiguous in the row, one `copy` each.
+    func store<T>(_ rows: [Float], row: Int, count: Int, at start: Int, keys: inout [T], values: inout [T],
                   copy: (UnsafePointer<Float>, UnsafeMutablePointer<T>, Int) -> Void) {
-        let d = headDim, width = heads * d
+        let d = headDim, width = kvHeads * d, l = qkv
         precondition(start >= 0 && (start + count) * width <= keys.count, "cache index outside the KV cache")
-        qkv.withUnsafeBufferPointer { source in
+        rows.withUnsafeBufferPointer { source in
             keys.withUnsafeMutableBufferPointer { k in
                 values.withUnsafeMutableBufferPointer { v in
                     for t in 0..<count {
-                        let from = source.baseAddress! + (row + t) * 3 * width
+                        let from = source.baseAddress! + (row + t) * l.tokenStride
                         let to = (start + t) * width
-                        for head in 0..<heads {
-                            copy(from + head * 3 * d + d, k.baseAddress! + to + head * d, d)
-                            copy(from + head * 3 * d + 2 * d, v.baseAddress! + to + head * d, d)
+                        for head in 0..<kvHeads {
+                            copy(from + l.keyOffset + head * l.headStride, k.baseAddress! + to + head * d, d)
+                            copy(from + l.valueOffset + head * l.headStride, v.baseAddress! + to + head * d, d)
                         }
                     }
                 }
@@ -76,13 +77,14 @@ struct KVLayout {
 
     /// The attention of QKV rows [row, row + count) over cache entries [0, start + count).
     func shape(row: Int, count: Int, start: Int, bidirectionalLength: Int) -> AttentionShape {
-        let width = heads * headDim
         var shape = AttentionShape(queries: count, keys: start + count, heads: heads, headDim: headDim,
                                    firstQueryPosition: start, bidirectionalLength: bidirectionalLength)
-        shape.qTokenStride = 3 * width
-        shape.qHeadStride = 3 * headDim
-        shape.qOffset = row * 3 * width
-        shape.outOffset = row * width
+        shape.qTokenStride = qkv.tokenStride
+        shape.qHeadStride = qkv.headStride
+        shape.qOffset = row * qkv.tokenStride
+        shape.outOffset = row * heads * headDim
+        shape.kvGroup = heads / kvHeads
+        shape.kvTokenStride = kvHeads * headDim
         return shape
     }
 }
@@ -133,7 +135,7 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     /// Bytes a cache of `capacity` tokens takes for a model (keys and values of every layer).
     /// Int.max when the product overflows (a hostile config).
     public func bytes(config c: ModelConfig, capacity: Int) -> Int {
-        [c.layers, capacity, c.heads, c.headDim, self == .f32 ? 4 : 2].reduce(2) { total, factor in
+        [c.layers, capacity, c.kvHeads, c.headDim, self == .f32 ? 4 : 2].reduce(2) { total, factor in
             let (p, overflow) = total.multipliedReportingOverflow(by: factor)
             return overflow ? Int.max : p
         }

@@ -17,6 +17,12 @@ public struct SpecialTokens: Sendable, Codable, Equatable {
         (self.mask, self.gmask, self.smask, self.sop, self.eop, self.eos, self.pad) = (mask, gmask, smask, sop, eop, eos, pad)
     }
 
+    /// A checkpoint whose config names only eos (the kin's, without a tokenizer beside it):
+    /// every GLM token is eos until a tokenizer numbers them (CheckpointTokenizer).
+    public static func unknown(eos: Int32, pad: Int32?) -> SpecialTokens {
+        SpecialTokens(mask: eos, gmask: eos, smask: nil, sop: eos, eop: eos, eos: eos, pad: pad)
+    }
+
     /// The tokens that end a generation: eop and eos (GLM-130B generate.py).
     public var endTokens: [Int32] { eop == eos ? [eop] : [eop, eos] }
 }
@@ -27,6 +33,26 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         case gegluErf = "geglu"
         /// gelu_tanh(up(x)): ChatGLM-6B.
         case geluTanh = "gelu_tanh"
+        /// silu(g) * u with [g | u] = up(x): ChatGLM2/3, GLM-4.
+        case swiglu
+    }
+
+    /// The layer's normalisation.
+    public enum Norm: String, Sendable, Codable {
+        /// LayerNorm with weight and bias (GLM-130B, ChatGLM-6B).
+        case layerNorm = "layernorm"
+        /// RMSNorm, weight only (ChatGLM2/3, GLM-4).
+        case rmsNorm = "rmsnorm"
+    }
+
+    /// Where the norms sit around each sublayer.
+    public enum Residual: String, Sendable, Codable {
+        /// Post-LN DeepNorm: x = LN(x * alpha + f(x)) (GLM-130B, ChatGLM-6B).
+        case deepNorm = "deepnorm"
+        /// Pre-norm: x = x + f(norm(x)), a final norm before the output (ChatGLM2/3, GLM-4-9B).
+        case preNorm = "prenorm"
+        /// Pre-norm with a norm on each branch's output as well: x = x + norm'(f(norm(x))) (GLM-4-0414).
+        case sandwich
     }
 
     /// The architecture name in the model file (`general.architecture`).
@@ -49,9 +75,20 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// DeepNorm's residual scale: sqrt(2 * layers) in the GLM-130B paper; the
     /// architecture decides (ChatGLM-6B's reference code always uses sqrt(2 * 28)).
     public var alpha: Float
+    /// Key/value heads: heads for multi-head attention, fewer for grouped-query attention.
+    public var kvHeads: Int
+    public var norm: Norm
+    public var residual: Residual
+    /// Values of each head the rotary embedding turns, when the model says (the kin's
+    /// partial rotary factor); nil: the form's own (see rotaryDim).
+    public var declaredRotaryDim: Int?
+    /// Whether the QKV product has a bias, and whether the other products do.
+    public var qkvBias: Bool, linearBias: Bool
+
     public init(architecture: String, layers: Int, hidden: Int, heads: Int, headDim: Int, ffnInner: Int, vocab: Int,
                 contextLength: Int, layerNormEps: Float, ropeBase: Float, rope: RoPEShape.Form, feedForward: FeedForward,
-                tiedOutput: Bool, tokens: SpecialTokens, alpha: Float) {
+                tiedOutput: Bool, tokens: SpecialTokens, alpha: Float, kvHeads: Int? = nil, norm: Norm = .layerNorm,
+                residual: Residual = .deepNorm, rotaryDim: Int? = nil, qkvBias: Bool = true, linearBias: Bool = true) {
         self.architecture = architecture
         self.layers = layers
         self.hidden = hidden
@@ -67,12 +104,26 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         self.tiedOutput = tiedOutput
         self.tokens = tokens
         self.alpha = alpha
+        self.kvHeads = kvHeads ?? heads
+        self.norm = norm
+        self.residual = residual
+        declaredRotaryDim = rotaryDim
+        self.qkvBias = qkvBias
+        self.linearBias = linearBias
     }
 
-    /// Rows of the up projection: 2 * inner for GeGLU, inner for GeLU.
-    public var ffnUpRows: Int { feedForward == .gegluErf ? 2 * ffnInner : ffnInner }
-    /// Dimension each rotation acts on.
-    public var rotaryDim: Int { rope == .twoD ? headDim / 2 : headDim }
+    /// Rows of the up projection: 2 * inner for the gated forms (GeGLU, SwiGLU), inner for GeLU.
+    public var ffnUpRows: Int { feedForward == .geluTanh ? ffnInner : 2 * ffnInner }
+    /// Values of each head the rotary embedding turns (see RoPEShape.rotaryDim): the whole
+    /// head (1D), half of it (2D), or the declared part (interleaved; half unless declared).
+    public var rotaryDim: Int { declaredRotaryDim ?? (rope == .oneD ? headDim : headDim / 2) }
+    /// Query heads per key/value head.
+    public var kvGroup: Int { heads / max(kvHeads, 1) }
+    /// Floats of one token's fused QKV row: [q (heads) | k (kv heads) | v (kv heads)], or per head [q|k|v].
+    public var qkvWidth: Int { (heads + 2 * kvHeads) * headDim }
+    /// Whether keys before sop are seen by every query (GLM's blank-filling prefix); the
+    /// pre-norm kin are causal throughout.
+    public var bidirectionalPrefix: Bool { residual == .deepNorm }
 
     /// Checks relations the forward pass relies on; `source` names the file for errors.
     public func validate(source: String) throws {
@@ -92,7 +143,14 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         }
         guard alpha > 0, alpha.isFinite else { throw fail("residual alpha \(alpha) must be a positive number") }
         guard heads * headDim == hidden else { throw fail("heads (\(heads)) x head dim (\(headDim)) must equal hidden (\(hidden))") }
+        guard kvHeads > 0, kvHeads <= heads, heads % kvHeads == 0 else {
+            throw fail("\(heads) query heads do not split into groups over \(kvHeads) key/value heads")
+        }
+        guard kvHeads == heads || residual != .deepNorm else { throw fail("grouped-query attention needs a pre-norm architecture") }
         guard headDim % (rope == .twoD ? 4 : 2) == 0 else { throw fail("head dim \(headDim) does not fit \(rope) RoPE") }
+        guard rotaryDim > 0, rotaryDim % 2 == 0, rotaryDim <= headDim, rope == .interleaved || rotaryDim == (rope == .oneD ? headDim : headDim / 2) else {
+            throw fail("rotary dimension \(rotaryDim) does not fit \(rope) RoPE over a \(headDim)-value head")
+        }
         guard headDim <= 512 else { throw fail("head dim \(headDim) is above the kernels' 512") }
         let optional = [("smask", tokens.smask), ("pad", tokens.pad)].compactMap { name, id in id.map { (name, $0) } }
         for (name, id) in [("mask", tokens.mask), ("gmask", tokens.gmask), ("sop", tokens.sop), ("eop", tokens.eop), ("eos", tokens.eos)] + optional {
@@ -102,13 +160,24 @@ public struct ModelConfig: Sendable, Codable, Equatable {
 }
 
 extension RoPEShape.Form: Codable {
+    public var codedName: String {
+        switch self {
+        case .oneD: return "1d"
+        case .twoD: return "2d"
+        case .interleaved: return "interleaved"
+        }
+    }
+
     public init(from decoder: Decoder) throws {
         let s = try decoder.singleValueContainer().decode(String.self)
-        self = s == "2d" ? .twoD : .oneD
+        guard let form = Self.allCases.first(where: { $0.codedName == s }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown RoPE form '\(s)'"))
+        }
+        self = form
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
-        try c.encode(self == .twoD ? "2d" : "1d")
+        try c.encode(codedName)
     }
 }

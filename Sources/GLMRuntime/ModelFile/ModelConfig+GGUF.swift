@@ -43,13 +43,16 @@ extension ModelConfig {
                                    smask: try optionalToken(ModelKeys.smaskToken),
                                    sop: try token(ModelKeys.sopToken), eop: try token(ModelKeys.eopToken),
                                    eos: try token(ModelKeys.eosToken), pad: try optionalToken(ModelKeys.padToken))
+        func optionalInt(_ key: String) throws -> Int? { file.metadata[key] == nil ? nil : try int(key) }
         self.init(architecture: arch, layers: try int(ModelKeys.blockCount(arch)), hidden: try int(ModelKeys.embeddingLength(arch)),
                   heads: try int(ModelKeys.headCount(arch)), headDim: try int(ModelKeys.keyLength(arch)),
                   ffnInner: try int(ModelKeys.feedForwardLength(arch)), vocab: try int(ModelKeys.vocabSize(arch)),
                   contextLength: try int(ModelKeys.contextLength(arch)), layerNormEps: try float(ModelKeys.layerNormEps(arch)),
                   ropeBase: try float(ModelKeys.ropeBase(arch)), rope: architecture.rope,
                   feedForward: architecture.feedForward, tiedOutput: file.tensorInfo(TensorNames.output) == nil,
-                  tokens: tokens, alpha: try float(ModelKeys.residualAlpha(arch)))
+                  tokens: tokens, alpha: try float(ModelKeys.residualAlpha(arch)), kvHeads: try optionalInt(ModelKeys.headCountKV(arch)),
+                  norm: architecture.norm, residual: architecture.residual, rotaryDim: try optionalInt(ModelKeys.ropeDimensionCount(arch)),
+                  qkvBias: file.tensorInfo(TensorNames.qkvBias(0)) != nil, linearBias: file.tensorInfo(TensorNames.attentionOutputBias(0)) != nil)
         try validate(source: source)
     }
 
@@ -60,6 +63,8 @@ extension ModelConfig {
         writer.set(ModelKeys.blockCount(a), .uint32(UInt32(layers)))
         writer.set(ModelKeys.embeddingLength(a), .uint32(UInt32(hidden)))
         writer.set(ModelKeys.headCount(a), .uint32(UInt32(heads)))
+        writer.set(ModelKeys.headCountKV(a), .uint32(UInt32(kvHeads)))
+        if let declaredRotaryDim { writer.set(ModelKeys.ropeDimensionCount(a), .uint32(UInt32(declaredRotaryDim))) }
         writer.set(ModelKeys.keyLength(a), .uint32(UInt32(headDim)))
         writer.set(ModelKeys.feedForwardLength(a), .uint32(UInt32(ffnInner)))
         writer.set(ModelKeys.vocabSize(a), .uint32(UInt32(vocab)))

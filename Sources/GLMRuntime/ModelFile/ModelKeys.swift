@@ -12,6 +12,10 @@ public enum ModelKeys {
     public static func blockCount(_ arch: String) -> String { "\(arch).block_count" }
     public static func feedForwardLength(_ arch: String) -> String { "\(arch).feed_forward_length" }
     public static func headCount(_ arch: String) -> String { "\(arch).attention.head_count" }
+    /// Key/value heads (grouped-query attention); absent means head_count.
+    public static func headCountKV(_ arch: String) -> String { "\(arch).attention.head_count_kv" }
+    /// Values of each head RoPE turns; absent means the form's (the whole head 1D, half 2D).
+    public static func ropeDimensionCount(_ arch: String) -> String { "\(arch).rope.dimension_count" }
     public static func keyLength(_ arch: String) -> String { "\(arch).attention.key_length" }
     public static func layerNormEps(_ arch: String) -> String { "\(arch).attention.layer_norm_epsilon" }
     public static func ropeBase(_ arch: String) -> String { "\(arch).rope.freq_base" }
@@ -38,9 +42,15 @@ public enum TensorNames {
     public static let output = "output.weight"                      // (vocab, hidden), untied models only
 
     public static func attentionNormWeight(_ i: Int) -> String { "blk.\(i).attn_norm.weight" }  // (hidden)
-    public static func attentionNormBias(_ i: Int) -> String { "blk.\(i).attn_norm.bias" }      // (hidden)
-    public static func qkvWeight(_ i: Int) -> String { "blk.\(i).attn_qkv.weight" }      // (3 hidden, hidden), rows per head [q|k|v]
-    public static func qkvBias(_ i: Int) -> String { "blk.\(i).attn_qkv.bias" }          // (3 hidden)
+    public static func attentionNormBias(_ i: Int) -> String { "blk.\(i).attn_norm.bias" }      // (hidden), LayerNorm only
+    /// (3 hidden, hidden) with rows per head [q|k|v] (DeepNorm architectures), or
+    /// ((heads + 2 kv heads) head_dim, hidden) as [all q | all k | all v] (the pre-norm kin).
+    public static func qkvWeight(_ i: Int) -> String { "blk.\(i).attn_qkv.weight" }
+    public static func qkvBias(_ i: Int) -> String { "blk.\(i).attn_qkv.bias" }          // (QKV rows), when the model has one
+    /// GLM-4-0414's RMSNorm of the attention's output before its residual add.
+    public static func postAttentionNormWeight(_ i: Int) -> String { "blk.\(i).post_attention_norm.weight" } // (hidden)
+    /// GLM-4-0414's RMSNorm of the feed-forward's output before its residual add.
+    public static func postFFNNormWeight(_ i: Int) -> String { "blk.\(i).post_ffw_norm.weight" }              // (hidden)
     public static func attentionOutputWeight(_ i: Int) -> String { "blk.\(i).attn_output.weight" }  // (hidden, hidden)
     public static func attentionOutputBias(_ i: Int) -> String { "blk.\(i).attn_output.bias" }      // (hidden)
     public static func ffnNormWeight(_ i: Int) -> String { "blk.\(i).ffn_norm.weight" }  // (hidden)
