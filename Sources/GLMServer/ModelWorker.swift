@@ -188,7 +188,7 @@ private final class Batch {
         guard !job.isCancelled else { return job.continuation.finish() }
         do {
             let generator = try SequenceGenerator(codec: model.codec, prompt: job.prompt, parameters: job.parameters,
-                                                  endTokens: model.model.config.tokens.endTokens)
+                                                  endTokens: model.codec.stopTokens)
             let sequence = free.removeLast()
             let running = Running(job: job, sequence: sequence, generator: generator,
                                   text: ResponseText(architecture: job.kind == .chat ? model.model.config.architectureType : nil))

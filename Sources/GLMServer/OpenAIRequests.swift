@@ -103,8 +103,9 @@ func jsonObject(_ data: Data) throws -> [String: Any] {
     return object
 }
 
-/// The messages of a chat request as history turns and the last user query.
-func chatMessages(_ json: [String: Any]) throws -> (history: [ChatTurn], query: String) {
+/// The messages of a chat request as history turns, the last user query and the system
+/// text (the templates with a system role take it apart; for the others it is merged in front).
+func chatMessages(_ json: [String: Any], separateSystem: Bool = false) throws -> (history: [ChatTurn], query: String, system: String?) {
     guard let raw = json["messages"] else { throw APIError(400, "'messages' is required", param: "messages") }
     guard let list = raw as? [Any], !list.isEmpty else { throw APIError(400, "'messages' must be a non-empty list", param: "messages") }
     var messages: [(role: String, content: String)] = []
@@ -135,8 +136,9 @@ func chatMessages(_ json: [String: Any]) throws -> (history: [ChatTurn], query: 
         }
     }
     var query = (pending.map { $0 + "\n" } ?? "") + last.content
+    if separateSystem { return (history, query, system.isEmpty ? nil : String(system.dropLast())) }
     if history.isEmpty { query = system + query } else if !system.isEmpty {
         history[0] = ChatTurn(query: system + history[0].query, answer: history[0].answer)
     }
-    return (history, query)
+    return (history, query, nil)
 }

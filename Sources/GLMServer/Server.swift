@@ -121,9 +121,16 @@ struct Routes: Sendable {
     func chat(_ json: [String: Any]) async throws -> Response {
         let m = try model()
         let fields = try SamplingFields(json, defaultMaxTokens: options.defaultMaxTokens, maxTokensLimit: m.model.config.contextLength)
-        let (history, query) = try chatMessages(json)
-        let text = m.model.config.architectureType?.chatPrompt(history: history, query: query) ?? query
-        let prompt = try build(m, text, .continueText)
+        let arch = m.model.config.architectureType
+        // a role template (ChatGLM3, GLM-4) takes the system message as its own; GLM's text templates have none
+        let roles = arch?.chatPieces(format: m.model.config.chatFormat, system: nil, history: [], query: "") != nil
+        let (history, query, system) = try chatMessages(json, separateSystem: roles)
+        let prompt: [Int32]
+        if let pieces = arch?.chatPieces(format: m.model.config.chatFormat, system: system, history: history, query: query) {
+            do { prompt = try m.codec.build(pieces: pieces) } catch let error as GenerationError { throw APIError(400, "\(error)", param: "messages") }
+        } else {
+            prompt = try build(m, arch?.chatPrompt(history: history, query: query) ?? query, .continueText)
+        }
         return try await generate(m, kind: .chat, prompt: prompt, fields: fields)
     }
 

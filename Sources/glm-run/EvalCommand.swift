@@ -23,7 +23,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try runtime.apply()
         let glm = try loadModel(model)
-        guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
+        guard let tokenizer = try TextTokenizers.load(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
         guard let data = FileManager.default.contents(atPath: text) else { throw CLIError("\(text): cannot read") }
         guard let content = String(validating: [UInt8](data), as: UTF8.self) else { throw CLIError("\(text): not valid UTF-8") }
         let documents = Perplexity.documents(content)

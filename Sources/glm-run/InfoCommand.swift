@@ -20,14 +20,19 @@ struct InfoCommand: ParsableCommand {
         print("feed-forward:  \(c.feedForward.rawValue), inner \(c.ffnInner)")
         print("vocabulary:    \(c.vocab)")
         print("context:       \(c.contextLength)")
-        print("RoPE:          \(c.rope == .twoD ? "2D" : "1D"), base \(c.ropeBase)")
-        print("residual alpha \(c.alpha)")
+        print("RoPE:          \(c.rope.codedName), \(c.rotaryDim) of \(c.headDim) values per head, base \(c.ropeBase)")
+        print("attention:     \(c.heads) query heads, \(c.kvHeads) key/value heads, \(c.bidirectionalPrefix ? "bidirectional before sop" : "causal")")
+        print("layer:         \(c.residual.rawValue), \(c.norm.rawValue)\(c.residual == .deepNorm ? ", residual alpha \(c.alpha)" : "")")
+        if let format = c.chatFormat { print("chat format:   \(format.rawValue)") }
         print("output:        \(c.tiedOutput ? "tied to the token embedding" : "separate lm_head")")
-        if let tokenizer = try GLMTokenizer(gguf: file) {
+        if let bpe = try ByteLevelBPE(gguf: file) {
+            print("tokenizer:     byte-level BPE (\(bpe.rule == .tokenRank ? "tiktoken ranks" : "merge list")), \(bpe.tokens.count) tokens, \(bpe.specialTokens.count) special")
+        } else if let tokenizer = try GLMTokenizer(gguf: file) {
             let v = tokenizer.sentencePiece.vocabulary
             let layout = tokenizer.layout == .plain ? "" : ", \(tokenizer.layout.name) layout (ids from \(tokenizer.layout.offset))"
             let normalizer = v.normalizer.charsMap == nil ? "identity" : "character map"
-            print("tokenizer:     SentencePiece \(v.algorithm.rawValue), \(v.pieces.count) pieces\(layout), \(normalizer) normalizer")
+            let specials = tokenizer.specialTokens.isEmpty ? "" : ", \(tokenizer.specialTokens.count) special tokens after them"
+            print("tokenizer:     SentencePiece \(v.algorithm.rawValue), \(v.pieces.count) pieces\(layout), \(normalizer) normalizer\(specials)")
         } else {
             print("tokenizer:     none")
         }

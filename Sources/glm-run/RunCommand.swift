@@ -47,7 +47,7 @@ struct RunCommand: ParsableCommand {
         let prompt = try readPrompt()
         try runtime.apply()
         let glm = try loadModel(model)
-        guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else {
+        guard let tokenizer = try TextTokenizers.load(gguf: glm.file!) else {
             throw CLIError("\(model) has no tokenizer; run token ids through it with glm-run logits --ids")
         }
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)

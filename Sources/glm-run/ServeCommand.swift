@@ -64,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = ServerMetrics()
         let worker = ModelWorker(queueLimit: queue, parallel: parallel, contextPerSequence: context, metrics: metrics) {
             let glm = try loadModel(path)
-            guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else { throw CLIError("\(path) has no tokenizer") }
+            guard let tokenizer = try TextTokenizers.load(gguf: glm.file!) else { throw CLIError("\(path) has no tokenizer") }
             let kernels = try runtime.kernelSet(for: glm) // the registry's checks (plugins) before serving
             let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             return LoadedModel(name: name, model: glm, codec: PromptBuilder(tokenizer: tokenizer, config: glm.config),

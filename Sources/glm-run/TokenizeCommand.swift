@@ -61,6 +61,6 @@ struct DetokenizeCommand: ParsableCommand {
 /// The model's config and its tokenizer inside a prompt builder; a clear error when it has none.
 func loadTokenizer(_ model: String) throws -> (GLMModel, PromptBuilder) {
     let glm = try loadModel(model)
-    guard let tokenizer = try GLMTokenizer(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
+    guard let tokenizer = try TextTokenizers.load(gguf: glm.file!) else { throw CLIError("\(model) has no tokenizer") }
     return (glm, PromptBuilder(tokenizer: tokenizer, config: glm.config))
 }

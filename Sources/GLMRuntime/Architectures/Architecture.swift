@@ -41,6 +41,24 @@ public protocol GLMArchitecture: Sendable {
     /// The prompt text of a chat turn: the earlier turns and the new query
     /// (the prompt builder then adds [gMASK] <sop>).
     static func chatPrompt(history: [ChatTurn], query: String) -> String
+    /// The prompt of a chat turn as special tokens and text, for the architectures whose
+    /// template uses role tokens (user text then never becomes a special token); nil:
+    /// chatPrompt's text.
+    static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]?
+}
+
+/// How a chat's turns become a prompt (the model file's `<arch>.chat_format`).
+public enum ChatFormat: String, Sendable, Codable {
+    /// ChatGLM2: "[Round i]\n\n问：q\n\n答：a\n\n" after [gMASK] sop.
+    case rounds = "chatglm2"
+    /// ChatGLM3 and GLM-4: [gMASK] sop, each message its role token, metadata, a line break and its text.
+    case roles
+}
+
+/// A part of a prompt: a special token by spelling, or text for the tokenizer.
+public enum PromptPiece: Sendable, Equatable {
+    case special(String)
+    case text(String)
 }
 
 /// One finished exchange of a chat.
@@ -58,6 +76,7 @@ extension GLMArchitecture {
     public static var checkpointPresets: [String: [String: Any]] { [:] }
 
     public static func postprocessResponse(_ text: String) -> String { text }
+    public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? { nil }
 
     /// No chat format: the conversation so far, one line per query and answer, continued.
     public static func chatPrompt(history: [ChatTurn], query: String) -> String {

@@ -36,13 +36,17 @@ public enum ChatGLM2: GLMArchitecture {
         // RotaryEmbedding(kv_channels // 2): the first half of each head turns; rope_ratio scales the base (ChatGLM3-32k)
         let base = 10000 * (try r.float("rope_ratio", default: 1))
         let eos = try r.eosTokenID()
-        return ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads, headDim: headDim,
+        // ChatGLM2 and ChatGLM3 share the layout; ChatGLM2 chats in rounds of text, ChatGLM3 with role tokens
+        let name = (json["_name_or_path"] as? String ?? "").lowercased()
+        var config = ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads, headDim: headDim,
                            ffnInner: try r.int("ffn_hidden_size"), vocab: try r.int("padded_vocab_size", "vocab_size"),
                            contextLength: try r.optionalInt("seq_length") ?? 8192, layerNormEps: try r.float("layernorm_epsilon", default: 1e-5),
                            ropeBase: base, rope: rope, feedForward: feedForward, tiedOutput: false,
                            tokens: .unknown(eos: eos, pad: try r.optionalTokenID("pad_token_id")), alpha: 1, kvHeads: groups,
                            norm: norm, residual: residual, rotaryDim: headDim / 2,
                            qkvBias: r.bool("add_qkv_bias", default: false), linearBias: r.bool("add_bias_linear", default: false))
+        config.chatFormat = name.contains("chatglm2") ? .rounds : .roles
+        return config
     }
 
     public static func checkpointTensors(_ c: ModelConfig) -> [CheckpointNames.Entry] {
@@ -72,4 +76,28 @@ public enum ChatGLM2: GLMArchitecture {
 
     public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .plain }
     public static let eosAfterBlankText = false
+
+    public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? {
+        if format == .rounds {
+            // ChatGLM2's build_prompt: rounds from 1, each "问：" and "答：" after a blank line
+            var text = ""
+            for (i, turn) in history.enumerated() { text += "[Round \(i + 1)]\n\n问：\(turn.query)\n\n答：\(turn.answer)\n\n" }
+            text += "[Round \(history.count + 1)]\n\n问：\(query)\n\n答："
+            return [.special("[gMASK]"), .special("<sop>"), .text(text)]
+        }
+        // ChatGLM3's build_single_message: the role token, encode(f"{metadata}\n"), then encode(message) apart
+        return roleMessages(system: system, history: history, query: query) { [.text("\n"), .text($0)] }
+    }
+
+    /// [gMASK] sop, then each message (system, the turns, the query) as its role token and
+    /// `body`, then <|assistant|>: the role template ChatGLM3 and GLM-4 share.
+    static func roleMessages(system: String?, history: [ChatTurn], query: String, body: (String) -> [PromptPiece]) -> [PromptPiece] {
+        var pieces: [PromptPiece] = [.special("[gMASK]"), .special("<sop>")]
+        if let system, !system.isEmpty { pieces += [.special("<|system|>")] + body(system) }
+        for turn in history {
+            pieces += [.special("<|user|>")] + body(turn.query)
+            pieces += [.special("<|assistant|>")] + body(turn.answer)
+        }
+        return pieces + [.special("<|user|>")] + body(query) + [.special("<|assistant|>")]
+    }
 }

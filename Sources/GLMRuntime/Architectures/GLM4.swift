@@ -43,7 +43,7 @@ public enum GLM4: GLMArchitecture {
                            rope: rope, feedForward: feedForward, tiedOutput: tied,
                            tokens: .unknown(eos: try r.eosTokenID(), pad: try r.optionalTokenID("pad_token_id")), alpha: 1,
                            kvHeads: try r.optionalInt("num_key_value_heads") ?? heads, norm: norm, residual: residual, rotaryDim: rotary,
-                           qkvBias: r.bool("attention_bias", default: true), linearBias: false)
+                           qkvBias: r.bool("attention_bias", default: true), linearBias: false, chatFormat: .roles)
     }
 
     public static func checkpointTensors(_ c: ModelConfig) -> [CheckpointNames.Entry] { transformersTensors(c) }
@@ -80,4 +80,9 @@ public enum GLM4: GLMArchitecture {
 
     public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .plain }
     public static let eosAfterBlankText = false
+
+    /// GLM-4's chat template: "<|role|>\n" and the text, tokenized as one piece of text.
+    public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? {
+        ChatGLM2.roleMessages(system: system, history: history, query: query) { [.text("\n" + $0)] }
+    }
 }

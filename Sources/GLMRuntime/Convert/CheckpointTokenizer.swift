@@ -8,6 +8,10 @@
 // The layout is checked against config.json: every special id must be the
 // offset plus the piece of that name, and the vocabulary must hold every
 // text id. An inconsistent folder is refused, naming both numbers.
+//
+// The pre-norm kin (KinTokenizer below) bring their own: ChatGLM2/3's
+// SentencePiece with GLM's and the chat roles' tokens numbered after it,
+// GLM-4-9B's tiktoken file, GLM-4-0414's tokenizer.json.
 
 import Foundation
 
@@ -75,6 +79,94 @@ struct CheckpointTokenizer {
             guard offset + index == Int(id) else {
                 throw ModelFileError.badConfig(file: source, reason: "config.json says \(piece) is \(id), but the tokenizer (offset \(offset) + piece \(index)) makes it \(offset + index): num_image_tokens and the config disagree")
             }
+        }
+    }
+}
+
+/// A kin checkpoint's tokenizer, and the GLM token ids it fixes in the config.
+enum KinTokenizer {
+    case sentencePiece(TokenizerVocabulary, specials: [String: Int32])
+    case bpe(ByteLevelBPE)
+
+    /// ChatGLM2/3's SPTokenizer special tokens, numbered after the SentencePiece pieces in this order.
+    static let chatGLM2Specials = ["[MASK]", "[gMASK]", "[sMASK]", "sop", "eop", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>"]
+
+    /// The tokenizer in `folder`: tokenizer.json, else tokenizer.model (tiktoken or SentencePiece); nil when none.
+    static func find(in folder: String) throws -> KinTokenizer? {
+        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        let files = FileManager.default
+        if let data = files.contents(atPath: path("tokenizer.json")) {
+            return .bpe(try ByteLevelBPE(tokenizerJSON: data, source: "\(folder)/tokenizer.json"))
+        }
+        guard let data = files.contents(atPath: path("tokenizer.model")) else { return nil }
+        if ByteLevelBPE.isTiktoken(data) {
+            return .bpe(try ByteLevelBPE(tiktoken: data, specialTokens: try configuredSpecials(path("tokenizer_config.json")),
+                                         source: "\(folder)/tokenizer.model"))
+        }
+        let vocabulary = try TokenizerVocabulary(sentencePieceModel: [UInt8](data), file: "\(folder)/tokenizer.model")
+        let specials = Dictionary(uniqueKeysWithValues: chatGLM2Specials.enumerated().map { ($1, Int32(vocabulary.pieces.count + $0)) })
+        return .sentencePiece(vocabulary, specials: specials)
+    }
+
+    /// tokenizer_config.json's added_tokens_decoder ({"id": {"content": ...}}) beyond the ranks, when the file has it.
+    private static func configuredSpecials(_ path: String) throws -> [String: Int32]? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ModelFileError.badConfig(file: path, reason: "not a JSON object")
+        }
+        guard let added = json["added_tokens_decoder"] as? [String: Any], !added.isEmpty else { return nil }
+        var out: [String: Int32] = [:]
+        for (key, value) in added {
+            guard let id = Int32(key), id >= 0, let content = (value as? [String: Any])?["content"] as? String else {
+                throw ModelFileError.badConfig(file: path, reason: "added_tokens_decoder entry \(key) has no id and content")
+            }
+            out[content] = id
+        }
+        return out
+    }
+
+    var specials: [String: Int32] {
+        switch self {
+        case let .sentencePiece(_, specials): return specials
+        case let .bpe(bpe): return bpe.specialTokens
+        }
+    }
+
+    var textTokens: Int {
+        switch self {
+        case let .sentencePiece(v, _): return v.pieces.count
+        case let .bpe(bpe): return bpe.tokens.count
+        }
+    }
+
+    /// The config with its GLM token ids from the tokenizer ([MASK], [gMASK], sop, eop by
+    /// either spelling), checked to fit the model's vocabulary.
+    func configure(_ config: ModelConfig, source: String) throws -> ModelConfig {
+        var c = config
+        let s = specials
+        guard let gmask = s["[gMASK]"], let sop = s["<sop>"] ?? s["sop"] else {
+            throw ModelFileError.badConfig(file: source, reason: "the tokenizer has no [gMASK] and sop tokens")
+        }
+        c.tokens.gmask = gmask
+        c.tokens.sop = sop
+        c.tokens.mask = s["[MASK]"] ?? gmask
+        c.tokens.smask = s["[sMASK]"]
+        c.tokens.eop = s["<eop>"] ?? s["eop"] ?? c.tokens.eos
+        let largest = max(textTokens - 1, s.values.max().map(Int.init) ?? 0)
+        guard largest < c.vocab else {
+            throw ModelFileError.badConfig(file: source, reason: "the tokenizer's ids reach \(largest), beyond the model's vocabulary of \(c.vocab)")
+        }
+        return c
+    }
+
+    func write(to writer: inout GGUFWriter) {
+        switch self {
+        case let .sentencePiece(vocabulary, specials):
+            vocabulary.write(to: &writer)
+            TokenizerLayout.plain.write(to: &writer)
+            SpecialTokenKeys.write(specials, to: &writer)
+        case let .bpe(bpe):
+            bpe.write(to: &writer)
         }
     }
 }

@@ -47,7 +47,10 @@ public struct ModelConverter {
             throw ModelFileError.unknownArchitecture(file: "\(source)/config.json", name: (checkpoint.config["model_type"] as? String) ?? "unrecognised config",
                                                      known: Architectures.names)
         }
-        let config = try arch.config(fromCheckpoint: checkpoint.config, source: "\(source)/config.json")
+        var config = try arch.config(fromCheckpoint: checkpoint.config, source: "\(source)/config.json")
+        // the kin's GLM token ids come from their tokenizer (their config.json names only eos)
+        let kinTokenizer = config.residual == .deepNorm ? nil : try KinTokenizer.find(in: source)
+        if let kinTokenizer { config = try kinTokenizer.configure(config, source: source) }
         try config.validate(source: "\(source)/config.json")
 
         var writer = GGUFWriter()
@@ -55,7 +58,9 @@ public struct ModelConverter {
         writer.set(ModelKeys.name, .string((source as NSString).lastPathComponent))
         writer.set(ModelKeys.fileType, .string(type.rawValue))
 
-        if let tokenizer = try CheckpointTokenizer.find(in: source, config: config, architecture: arch) {
+        if let kinTokenizer {
+            kinTokenizer.write(to: &writer)
+        } else if let tokenizer = try CheckpointTokenizer.find(in: source, config: config, architecture: arch) {
             tokenizer.vocabulary.write(to: &writer)
             tokenizer.layout.write(to: &writer)
         }

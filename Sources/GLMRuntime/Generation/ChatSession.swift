@@ -25,6 +25,8 @@ public final class ChatSession {
     public let codec: PromptBuilder
     public let session: InferenceSession
     public private(set) var history: [ChatTurn] = []
+    /// The system message, for templates that have one (ChatGLM3, GLM-4).
+    public var system: String?
 
     public init(session: InferenceSession, codec: PromptBuilder) {
         self.session = session
@@ -37,6 +39,9 @@ public final class ChatSession {
 
     /// The token ids of `query`'s turn after `history`, as generation starts from them.
     public func prompt(for query: String, history: [ChatTurn]) throws -> [Int32] {
+        if let pieces = architecture?.chatPieces(format: codec.config.chatFormat, system: system, history: history, query: query) {
+            return try codec.build(pieces: pieces)
+        }
         let text = architecture?.chatPrompt(history: history, query: query) ?? query
         return try codec.build(text, mode: .continueText)
     }

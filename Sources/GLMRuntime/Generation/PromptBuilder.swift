@@ -6,16 +6,19 @@
 //  - fill blanks (--mask): the text holds [MASK] or [sMASK]; the architecture
 //    says whether eos goes after text that does not end in a mask (GLM-130B's
 //    fill_blanks does), then sop. BlankFilling.swift fills several blanks.
+// The causal kin (ChatGLM2/3, GLM-4) put [gMASK] sop in front instead, as their
+// tokenizers' prefix tokens, and chat through special tokens and text pieces
+// (GLMArchitecture.chatPieces), where user text never becomes a special token.
 
 import Foundation
 
 public enum PromptMode: Sendable { case continueText, fillBlank }
 
 public struct PromptBuilder: Sendable {
-    public let tokenizer: GLMTokenizer
+    public let tokenizer: any TextTokenizer
     public let config: ModelConfig
 
-    public init(tokenizer: GLMTokenizer, config: ModelConfig) {
+    public init(tokenizer: any TextTokenizer, config: ModelConfig) {
         self.tokenizer = tokenizer
         self.config = config
     }
@@ -54,14 +57,50 @@ public struct PromptBuilder: Sendable {
     /// How one id reads: its special-token spelling, its tokenizer piece, or <id>.
     public func pieceName(_ id: Int32) -> String {
         if let special = specials.first(where: { $0.1 == id }) { return special.0 }
+        if let special = tokenizer.specialTokens.first(where: { $0.value == id }) { return special.key }
         return tokenizer.piece(id) ?? "<\(id)>"
+    }
+
+    /// The tokens a generation stops at: eop and eos, and the chat roles that start the
+    /// next message (<|user|>, <|observation|>) when the tokenizer has them.
+    public var stopTokens: [Int32] {
+        config.tokens.endTokens + ["<|user|>", "<|observation|>"].compactMap { tokenizer.specialTokens[$0] }
+    }
+
+    /// The id of a special token by spelling: GLM's from the config, the rest from the tokenizer.
+    public func specialID(_ spelling: String) throws -> Int32 {
+        switch spelling {
+        case "[gMASK]": return config.tokens.gmask
+        case "<sop>": return config.tokens.sop
+        case "[MASK]": return config.tokens.mask
+        default:
+            guard let id = tokenizer.specialTokens[spelling] else {
+                throw GenerationError.invalidArgument("the model's tokenizer has no \(spelling) token")
+            }
+            return id
+        }
+    }
+
+    /// The ids of a prompt given as special tokens and text (a chat template's).
+    public func build(pieces: [PromptPiece]) throws -> [Int32] {
+        var ids: [Int32] = []
+        for piece in pieces {
+            switch piece {
+            case let .special(spelling): ids.append(try specialID(spelling))
+            case let .text(text): ids += tokenizer.encode(text)
+            }
+        }
+        guard ids.count < config.contextLength else {
+            throw GenerationError.contextFull(needed: ids.count + 1, capacity: config.contextLength)
+        }
+        return ids
     }
 
     /// Text of `ids`: tokenizer pieces decoded together by the layout's rules,
     /// the model's special tokens spelled out, ids the tokenizer does not know
     /// (the model's vocabulary can be larger) shown as nothing.
     public func decode(_ ids: [Int32]) throws -> String {
-        let spelling = Dictionary(specials.map { ($0.1, $0.0) }, uniquingKeysWith: { a, _ in a })
+        let spelling = Dictionary(specials.map { ($0.1, $0.0) } + tokenizer.specialTokens.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let known = tokenizer.idRange
         var text = "", run: [Int32] = []
         for id in ids {
@@ -81,6 +120,15 @@ public struct PromptBuilder: Sendable {
         }
         var ids = encode(text)
         let t = config.tokens
+        if !config.bidirectionalPrefix {
+            // the causal kin: [gMASK] sop first, as their tokenizers' prefix tokens; no blanks to fill
+            guard mode == .continueText else {
+                throw GenerationError.invalidArgument("\(config.architecture) is a causal model: it continues text and has no blanks to fill (--mask)")
+            }
+            ids = [t.gmask, t.sop] + ids
+            guard ids.count < config.contextLength else { throw GenerationError.contextFull(needed: ids.count + 1, capacity: config.contextLength) }
+            return ids
+        }
         switch mode {
         case .continueText:
             if !ids.contains(t.gmask) { ids.append(t.gmask) }

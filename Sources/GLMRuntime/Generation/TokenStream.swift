@@ -32,7 +32,7 @@ public final class TokenStream: Sequence, IteratorProtocol {
     public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters,
                 layout: PromptLayout? = nil) throws {
         generator = try SequenceGenerator(codec: codec, prompt: prompt, parameters: parameters,
-                                          endTokens: session.model.config.tokens.endTokens)
+                                          endTokens: codec.stopTokens)
         self.session = session
         self.prompt = prompt
         self.layout = layout

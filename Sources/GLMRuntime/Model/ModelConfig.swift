@@ -84,11 +84,14 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     public var declaredRotaryDim: Int?
     /// Whether the QKV product has a bias, and whether the other products do.
     public var qkvBias: Bool, linearBias: Bool
+    /// How the model chats, when it has a template of its own beyond the architecture's text one.
+    public var chatFormat: ChatFormat?
 
     public init(architecture: String, layers: Int, hidden: Int, heads: Int, headDim: Int, ffnInner: Int, vocab: Int,
                 contextLength: Int, layerNormEps: Float, ropeBase: Float, rope: RoPEShape.Form, feedForward: FeedForward,
                 tiedOutput: Bool, tokens: SpecialTokens, alpha: Float, kvHeads: Int? = nil, norm: Norm = .layerNorm,
-                residual: Residual = .deepNorm, rotaryDim: Int? = nil, qkvBias: Bool = true, linearBias: Bool = true) {
+                residual: Residual = .deepNorm, rotaryDim: Int? = nil, qkvBias: Bool = true, linearBias: Bool = true,
+                chatFormat: ChatFormat? = nil) {
         self.architecture = architecture
         self.layers = layers
         self.hidden = hidden
@@ -110,6 +113,7 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         declaredRotaryDim = rotaryDim
         self.qkvBias = qkvBias
         self.linearBias = linearBias
+        self.chatFormat = chatFormat
     }
 
     /// Rows of the up projection: 2 * inner for the gated forms (GeGLU, SwiGLU), inner for GeLU.

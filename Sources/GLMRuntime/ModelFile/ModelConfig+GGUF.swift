@@ -53,6 +53,12 @@ extension ModelConfig {
                   tokens: tokens, alpha: try float(ModelKeys.residualAlpha(arch)), kvHeads: try optionalInt(ModelKeys.headCountKV(arch)),
                   norm: architecture.norm, residual: architecture.residual, rotaryDim: try optionalInt(ModelKeys.ropeDimensionCount(arch)),
                   qkvBias: file.tensorInfo(TensorNames.qkvBias(0)) != nil, linearBias: file.tensorInfo(TensorNames.attentionOutputBias(0)) != nil)
+        if let format = file.metadata[ModelKeys.chatFormat(arch)] {
+            guard let f = format.stringValue.flatMap(ChatFormat.init(rawValue:)) else {
+                throw ModelFileError.malformed(file: source, what: "'\(ModelKeys.chatFormat(arch))' is not chatglm2 or roles")
+            }
+            chatFormat = f
+        }
         try validate(source: source)
     }
 
@@ -72,6 +78,7 @@ extension ModelConfig {
         writer.set(ModelKeys.layerNormEps(a), .float32(layerNormEps))
         writer.set(ModelKeys.ropeBase(a), .float32(ropeBase))
         writer.set(ModelKeys.residualAlpha(a), .float32(alpha))
+        if let chatFormat { writer.set(ModelKeys.chatFormat(a), .string(chatFormat.rawValue)) }
         writer.set(ModelKeys.maskToken, .uint32(UInt32(tokens.mask)))
         writer.set(ModelKeys.gmaskToken, .uint32(UInt32(tokens.gmask)))
         if let smask = tokens.smask { writer.set(ModelKeys.smaskToken, .uint32(UInt32(smask))) }

@@ -20,6 +20,8 @@ public enum ModelKeys {
     public static func layerNormEps(_ arch: String) -> String { "\(arch).attention.layer_norm_epsilon" }
     public static func ropeBase(_ arch: String) -> String { "\(arch).rope.freq_base" }
     public static func vocabSize(_ arch: String) -> String { "\(arch).vocab_size" }
+    /// ChatFormat's name: how the model's chats become prompts (the kin; absent for v1).
+    public static func chatFormat(_ arch: String) -> String { "\(arch).chat_format" }
     /// DeepNorm's residual scale alpha (x * alpha + sublayer(x)).
     public static func residualAlpha(_ arch: String) -> String { "\(arch).residual_alpha" }
 

@@ -99,6 +99,96 @@ public enum TokenizerKeys {
     /// TokenizerLayout: "plain", "chatglm" or "icetk", and its id offset.
     public static let layout = "tokenizer.glm.layout"
     public static let idOffset = "tokenizer.glm.id_offset"
+    /// Special tokens beyond the text vocabulary (ChatGLM2/3, GLM-4): spellings and their ids.
+    public static let specialTokens = "tokenizer.glm.special_tokens"
+    public static let specialTokenIDs = "tokenizer.glm.special_token_ids"
+    /// Byte-level BPE: merges ("left right" in GPT-2's byte alphabet, GGUF's key), the merge
+    /// rule ("rank": tiktoken, "merges": the list), the pre-tokenizer regex, whole-token lookup.
+    public static let merges = "tokenizer.ggml.merges"
+    public static let mergeRule = "tokenizer.glm.merge_rule"
+    public static let pretokenizer = "tokenizer.glm.pretokenizer_regex"
+    public static let wholeTokens = "tokenizer.glm.whole_tokens"
+}
+
+/// The special tokens' keys, shared by both tokenizer kinds.
+enum SpecialTokenKeys {
+    static func write(_ specials: [String: Int32], to writer: inout GGUFWriter) {
+        guard !specials.isEmpty else { return }
+        let sorted = specials.sorted { $0.value < $1.value }
+        writer.set(TokenizerKeys.specialTokens, .array(.string, sorted.map { .string($0.key) }))
+        writer.set(TokenizerKeys.specialTokenIDs, .array(.uint32, sorted.map { .uint32(UInt32($0.value)) }))
+    }
+
+    static func read(_ file: GGUFFile) throws -> [String: Int32] {
+        let source = file.path.lastPathComponentForErrors
+        guard let names = file.metadata[TokenizerKeys.specialTokens]?.arrayValue else { return [:] }
+        guard let ids = file.metadata[TokenizerKeys.specialTokenIDs]?.arrayValue, ids.count == names.count else {
+            throw TokenizerError.malformedModel(file: source, reason: "special tokens and their ids differ in count")
+        }
+        var out: [String: Int32] = [:]
+        for (name, id) in zip(names, ids) {
+            guard let n = name.stringValue, let i = id.intValue, i >= 0, i <= Int(Int32.max), out[n] == nil else {
+                throw TokenizerError.malformedModel(file: source, reason: "a special token is not a unique string with an id")
+            }
+            out[n] = Int32(i)
+        }
+        return out
+    }
+}
+
+extension ByteLevelBPE {
+    static let modelName = "glm-bpe"
+
+    public func write(to writer: inout GGUFWriter) {
+        writer.set(TokenizerKeys.model, .string(Self.modelName))
+        writer.set(TokenizerKeys.tokens, .array(.string, tokens.map { .string(ByteLevelAlphabet.spelling($0)) }))
+        writer.set(TokenizerKeys.mergeRule, .string(rule.rawValue))
+        if rule == .mergeList {
+            writer.set(TokenizerKeys.merges, .array(.string, merges.map {
+                .string(ByteLevelAlphabet.spelling(tokens[Int($0.0)]) + " " + ByteLevelAlphabet.spelling(tokens[Int($0.1)]))
+            }))
+        }
+        writer.set(TokenizerKeys.pretokenizer, .string(pattern))
+        writer.set(TokenizerKeys.wholeTokens, .bool(wholeTokens))
+        SpecialTokenKeys.write(specialTokens, to: &writer)
+    }
+
+    /// The byte-level BPE tokenizer stored in `file`; nil when it holds another kind or none.
+    public init?(gguf file: GGUFFile) throws {
+        let source = file.path.lastPathComponentForErrors
+        guard file.metadata[TokenizerKeys.model]?.stringValue == Self.modelName else { return nil }
+        func fail(_ reason: String) -> TokenizerError { .malformedModel(file: source, reason: reason) }
+        func bytes(_ spelling: String) throws -> [UInt8] {
+            try spelling.unicodeScalars.map { s in
+                guard let b = ByteLevelAlphabet.decoding[s] else { throw fail("token '\(spelling)' is not byte-level") }
+                return b
+            }
+        }
+        guard let tokenValues = file.metadata[TokenizerKeys.tokens]?.arrayValue else { throw fail("missing \(TokenizerKeys.tokens)") }
+        let tokens = try tokenValues.map { v -> [UInt8] in
+            guard let s = v.stringValue else { throw fail("a token is not a string") }
+            return try bytes(s)
+        }
+        guard let rule = file.metadata[TokenizerKeys.mergeRule]?.stringValue.flatMap(MergeRule.init(rawValue:)) else {
+            throw fail("missing or unknown \(TokenizerKeys.mergeRule)")
+        }
+        guard let pattern = file.metadata[TokenizerKeys.pretokenizer]?.stringValue else { throw fail("missing \(TokenizerKeys.pretokenizer)") }
+        var merges: [(Int32, Int32)] = []
+        if rule == .mergeList {
+            let index = Dictionary(tokens.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+            for value in file.metadata[TokenizerKeys.merges]?.arrayValue ?? [] {
+                let parts = value.stringValue?.split(separator: " ", maxSplits: 1) ?? []
+                guard parts.count == 2, let a = index[try bytes(String(parts[0]))], let b = index[try bytes(String(parts[1]))] else {
+                    throw fail("a merge is not two known tokens")
+                }
+                merges.append((a, b))
+            }
+        }
+        var whole = rule == .tokenRank
+        if case let .bool(b)? = file.metadata[TokenizerKeys.wholeTokens] { whole = b }
+        try self.init(tokens: tokens, rule: rule, pattern: pattern, merges: merges, wholeTokens: whole,
+                      specialTokens: try SpecialTokenKeys.read(file), source: source)
+    }
 }
 
 extension TokenizerLayout {
@@ -124,6 +214,6 @@ extension GLMTokenizer {
     /// The tokenizer stored in `file` with its layout, or nil when it has none.
     public init?(gguf file: GGUFFile) throws {
         guard let vocabulary = try TokenizerVocabulary(gguf: file) else { return nil }
-        self.init(Tokenizer(vocabulary), layout: try TokenizerLayout(gguf: file))
+        self.init(Tokenizer(vocabulary), layout: try TokenizerLayout(gguf: file), specialTokens: try SpecialTokenKeys.read(file))
     }
 }

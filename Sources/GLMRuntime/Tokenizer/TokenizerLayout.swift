@@ -49,10 +49,14 @@ public enum TokenizerLayout: Sendable, Equatable {
 public struct GLMTokenizer: Sendable {
     public let sentencePiece: Tokenizer
     public let layout: TokenizerLayout
+    /// Special tokens numbered after the SentencePiece vocabulary (ChatGLM2/3's [MASK] ...
+    /// <|observation|>), by spelling; empty for the v1 layouts, whose specials are pieces.
+    public let specialTokens: [String: Int32]
 
-    public init(_ sentencePiece: Tokenizer, layout: TokenizerLayout = .plain) {
+    public init(_ sentencePiece: Tokenizer, layout: TokenizerLayout = .plain, specialTokens: [String: Int32] = [:]) {
         self.sentencePiece = sentencePiece
         self.layout = layout
+        self.specialTokens = specialTokens
     }
 
     /// Model ids the text model covers: [offset, offset + pieces).
