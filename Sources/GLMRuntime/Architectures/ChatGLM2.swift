@@ -37,7 +37,7 @@ public enum ChatGLM2: GLMArchitecture {
         let base = 10000 * (try r.float("rope_ratio", default: 1))
         let eos = try r.eosTokenID()
         // ChatGLM2 and ChatGLM3 share the layout; ChatGLM2 chats in rounds of text, ChatGLM3 with role tokens
-        let name = (json["_name_or_path"] as? String ?? "").lowercased()
+        let hubName = (json["_name_or_path"] as? String ?? "").lowercased()
         var config = ModelConfig(architecture: name, layers: try r.int("num_layers"), hidden: hidden, heads: heads, headDim: headDim,
                            ffnInner: try r.int("ffn_hidden_size"), vocab: try r.int("padded_vocab_size", "vocab_size"),
                            contextLength: try r.optionalInt("seq_length") ?? 8192, layerNormEps: try r.float("layernorm_epsilon", default: 1e-5),
@@ -45,7 +45,7 @@ public enum ChatGLM2: GLMArchitecture {
                            tokens: .unknown(eos: eos, pad: try r.optionalTokenID("pad_token_id")), alpha: 1, kvHeads: groups,
                            norm: norm, residual: residual, rotaryDim: headDim / 2,
                            qkvBias: r.bool("add_qkv_bias", default: false), linearBias: r.bool("add_bias_linear", default: false))
-        config.chatFormat = name.contains("chatglm2") ? .rounds : .roles
+        config.chatFormat = hubName.contains("chatglm2") ? .rounds : .roles
         return config
     }
 

@@ -2,10 +2,12 @@
 // prompt built by the architecture's chat template, and the answer streamed
 // through the architecture's response post-processing.
 //
-// Every turn recomputes its whole prompt from an empty cache. GLM attends
-// bidirectionally over everything before <sop>, so adding a turn changes the
-// keys of every earlier position: the previous turn's KV cache is not a
-// prefix of the new one and reusing it would be wrong (ChatTests shows it).
+// GLM-130B and ChatGLM-6B recompute every turn's whole prompt from an empty
+// cache: they attend bidirectionally over everything before <sop>, so adding a
+// turn changes the keys of every earlier position and the previous turn's KV
+// cache is not a prefix of the new one (ChatTests shows it). The causal kin
+// (ChatGLM2/3, GLM-4) keep the cache of the tokens the new prompt shares with
+// the last one (its earlier turns) and run only the rest.
 // When the history would not fit the context, the oldest turns are dropped.
 
 import Foundation
@@ -65,7 +67,7 @@ public final class ChatSession {
             dropped += 1
         }
         var shown = ResponseText(architecture: architecture)
-        let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters)
+        let stream = try TokenStream(session: session, codec: codec, prompt: ids, parameters: parameters, reuseCache: true)
         for token in stream { onText(shown.append(token.text)) }
         if let error = stream.error { throw error }
         onText(shown.finish())

@@ -10,6 +10,8 @@ public struct GeneratedToken: Sendable {
 
 public struct GenerationStats: Sendable {
     public var promptTokens = 0
+    /// Prompt tokens whose keys and values came from the cache instead (a causal chat's earlier turns).
+    public var reusedTokens = 0
     public var generatedTokens = 0
     public var promptSeconds = 0.0
     public var generateSeconds = 0.0
@@ -29,14 +31,22 @@ public final class TokenStream: Sequence, IteratorProtocol {
     public private(set) var error: Error?
 
     /// `layout` names the prompt's mask and sop when they are not the prompt's first (blank filling).
+    /// `reuseCache`: keep the cached tokens the prompt starts with (InferenceSession.reusePrefix);
+    /// otherwise the prompt runs from an empty cache.
     public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters,
-                layout: PromptLayout? = nil) throws {
+                layout: PromptLayout? = nil, reuseCache: Bool = false) throws {
         generator = try SequenceGenerator(codec: codec, prompt: prompt, parameters: parameters,
                                           endTokens: codec.stopTokens)
         self.session = session
-        self.prompt = prompt
         self.layout = layout
-        session.reset()
+        if reuseCache {
+            let reused = session.reusePrefix(of: prompt)
+            self.prompt = Array(prompt[reused...])
+            stats.reusedTokens = reused
+        } else {
+            session.reset()
+            self.prompt = prompt
+        }
     }
 
     public func next() -> GeneratedToken? {

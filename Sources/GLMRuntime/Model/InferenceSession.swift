@@ -18,6 +18,8 @@ public final class InferenceSession {
     /// Most tokens the cache can hold.
     public var capacity: Int { cache.capacity }
     private var layout: PromptLayout?
+    /// The ids whose keys and values the cache holds, in order (what reusePrefix compares).
+    public private(set) var cachedIDs: [Int32] = []
     /// The layer's operations: the fused plan, or the unfused one (--no-fusion).
     public var plan: [PlanOp] { pass.plan }
     let pass: ForwardPass
@@ -35,6 +37,26 @@ public final class InferenceSession {
     public func reset() {
         cache.length = 0
         layout = nil
+        cachedIDs.removeAll(keepingCapacity: true)
+    }
+
+    /// Prepares the cache for a prompt `ids` and returns how many of its first tokens it
+    /// already holds: the rest is what the next forward call must run. A causal model's
+    /// key at position t depends on ids[0 ... t] alone, so the cached tokens that the
+    /// prompt starts with stay valid (a chat's earlier turns); at least one token is left
+    /// to run, for its logits. GLM-130B and ChatGLM-6B attend bidirectionally before sop,
+    /// where text added anywhere changes every key: their cache is always emptied.
+    public func reusePrefix(of ids: [Int32]) -> Int {
+        guard !model.config.bidirectionalPrefix else {
+            reset()
+            return 0
+        }
+        var k = 0
+        while k < min(cachedIDs.count, ids.count - 1), cachedIDs[k] == ids[k] { k += 1 }
+        cache.length = k
+        cachedIDs.removeSubrange(k...)
+        if k == 0 { layout = nil }
+        return k
     }
 
     /// The position ids (and block positions) of cache indices [start, start + count).
@@ -72,6 +94,7 @@ public final class InferenceSession {
         pass.setPositions(row: 0, start: start, count: m, layout: layout!)
         try runLayers(0..<model.layers.count, rows: m, start: start)
         cache.length += m
+        cachedIDs.append(contentsOf: ids)
         if allLogits {
             try pass.logits(rows: 0..<m) { start + $0 }
             return Array(pass.buffers.logits[0..<(m * c.vocab)])
