@@ -17,6 +17,7 @@ public struct BenchOptions: Sendable {
     /// Skip the kernel figures (the limits are always measured).
     public var skipKernels = false
     public var skipBatchedDecode = false
+    public var skipChatPrefix = false
     /// Appended to the results file name (e.g. "decode").
     public var tag = ""
     public init() {}
@@ -65,6 +66,11 @@ public enum Bench {
             log("")
             let batched = BatchedDecodeBench(machine: machine, quick: options.quick, repetitions: options.repetitions, log: log)
             report.batched_decode = try batched.run(layers: options.layers, threads: threadCounts.last!)
+        }
+        if !options.skipChatPrefix {
+            log("")
+            let chat = ChatPrefixBench(quick: options.quick, repetitions: max(3, options.repetitions / 2), log: log)
+            report.chat_prefix = try chat.run(layers: options.layers, threads: threadCounts.last!)
         }
         try Threads.configure()
         return report

@@ -82,6 +82,8 @@ public struct BenchReport: Codable, Sendable {
     public var extrapolation: Extrapolation?
     /// Several sequences per decode step (continuous batching); empty when skipped.
     public var batched_decode: [BatchedDecodeFigure] = []
+    /// A causal chat's second turn with and without the first turn's KV cache; nil when skipped.
+    public var chat_prefix: ChatPrefixFigure?
 
-    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation, batched_decode }
+    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation, batched_decode, chat_prefix }
 }

@@ -58,7 +58,7 @@ public enum ChatGLM2: GLMArchitecture {
             entries += [E(name: TensorNames.attentionNormWeight(i), checkpoint: p + "input_layernorm.weight", shape: [h]),
                         E(name: TensorNames.qkvWeight(i), checkpoint: p + "self_attention.query_key_value.weight", shape: [c.qkvWidth, h])]
             if c.qkvBias { entries.append(E(name: TensorNames.qkvBias(i), checkpoint: p + "self_attention.query_key_value.bias", shape: [c.qkvWidth])) }
-            entries.append(E(name: TensorNames.attentionOutputWeight(i), checkpoint: p + "self_attention.dense.weight", shape: [h, h]))
+            entries.append(E(name: TensorNames.attentionOutputWeight(i), checkpoint: p + "self_attention.dense.weight", shape: [h, c.attentionWidth]))
             if c.linearBias { entries.append(E(name: TensorNames.attentionOutputBias(i), checkpoint: p + "self_attention.dense.bias", shape: [h])) }
             entries += [E(name: TensorNames.ffnNormWeight(i), checkpoint: p + "post_attention_layernorm.weight", shape: [h]),
                         E(name: TensorNames.ffnUpWeight(i), checkpoint: p + "mlp.dense_h_to_4h.weight", shape: [c.ffnUpRows, h])]

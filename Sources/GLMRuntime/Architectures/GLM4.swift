@@ -59,7 +59,7 @@ public enum GLM4: GLMArchitecture {
             entries += [E(name: TensorNames.attentionNormWeight(i), checkpoint: p + "input_layernorm.weight", shape: [h]),
                         E(name: TensorNames.qkvWeight(i), stacking: qkv.map { $0 + ".weight" }, shape: [c.qkvWidth, h])]
             if c.qkvBias { entries.append(E(name: TensorNames.qkvBias(i), stacking: qkv.map { $0 + ".bias" }, shape: [c.qkvWidth])) }
-            entries.append(E(name: TensorNames.attentionOutputWeight(i), checkpoint: p + "self_attn.o_proj.weight", shape: [h, h]))
+            entries.append(E(name: TensorNames.attentionOutputWeight(i), checkpoint: p + "self_attn.o_proj.weight", shape: [h, c.attentionWidth]))
             if c.residual == .sandwich {
                 entries.append(E(name: TensorNames.postAttentionNormWeight(i), checkpoint: p + "post_self_attn_layernorm.weight", shape: [h]))
             }

@@ -7,13 +7,13 @@
 struct ActivationBuffers {
     /// Rows every buffer holds.
     private(set) var rows = 0
-    private let hidden: Int, qkvWidth: Int, upRows: Int, inner: Int, vocab: Int
+    private let hidden: Int, qkvWidth: Int, attentionWidth: Int, upRows: Int, inner: Int, vocab: Int
 
     var embedded: [Float] = []   // (rows, hidden) token embeddings, before the first LN
     var x: [Float] = []          // (rows, hidden) layer input: already normalised (DeepNorm), the residual stream (pre-norm)
     var normed: [Float] = []     // (rows, hidden) pre-norm: the norm of x a sublayer reads
     var qkv: [Float] = []        // (rows, QKV width) see QKVLayout
-    var attended: [Float] = []   // (rows, hidden)
+    var attended: [Float] = []   // (rows, heads x head dim: hidden but for some kin)
     var projected: [Float] = []  // (rows, hidden)
     var residual: [Float] = []   // (rows, hidden) x * alpha + sublayer(x), before LN (unfused plan only)
     var y: [Float] = []          // (rows, hidden) LN2 output
@@ -29,7 +29,7 @@ struct ActivationBuffers {
     var logits: [Float] = []     // (logitRows, vocab)
 
     init(config c: ModelConfig) {
-        (hidden, qkvWidth, upRows, inner, vocab) = (c.hidden, c.qkvWidth, c.ffnUpRows, c.ffnInner, c.vocab)
+        (hidden, qkvWidth, attentionWidth, upRows, inner, vocab) = (c.hidden, c.qkvWidth, c.attentionWidth, c.ffnUpRows, c.ffnInner, c.vocab)
         lastRow = [Float](repeating: 0, count: hidden)
     }
 
@@ -38,7 +38,7 @@ struct ActivationBuffers {
         guard count > rows else { return }
         rows = count
         func sized(_ width: Int) -> [Float] { [Float](repeating: 0, count: count * width) }
-        (embedded, x, attended, projected, residual, y, down) = (sized(hidden), sized(hidden), sized(hidden), sized(hidden),
+        (embedded, x, attended, projected, residual, y, down) = (sized(hidden), sized(hidden), sized(attentionWidth), sized(hidden),
                                                                  sized(hidden), sized(hidden), sized(hidden))
         (normed, branch) = (sized(hidden), sized(hidden))
         (qkv, up, activated) = (sized(qkvWidth), sized(upRows), sized(inner))
@@ -56,7 +56,8 @@ struct ActivationBuffers {
     /// Floats per row of a plan buffer.
     func width(_ b: PlanBuffer) -> Int {
         switch b {
-        case .x, .normed, .attended, .projected, .residual, .y, .down, .branch: return hidden
+        case .x, .normed, .projected, .residual, .y, .down, .branch: return hidden
+        case .attended: return attentionWidth
         case .qkv: return qkvWidth
         case .up: return upRows
         case .activated: return inner

@@ -29,7 +29,7 @@ public struct LayerWeights: Sendable {
     public let attentionNormWeight: [Float], attentionNormBias: [Float]?  // (hidden)
     public let qkv: WeightMatrix                                          // (QKV rows, hidden), see TensorNames.qkvWeight
     public let qkvBias: [Float]?                                          // (QKV rows)
-    public let attentionOutput: WeightMatrix                              // (hidden, hidden)
+    public let attentionOutput: WeightMatrix                              // (hidden, heads x head dim)
     public let attentionOutputBias: [Float]?                              // (hidden)
     public let ffnNormWeight: [Float], ffnNormBias: [Float]?              // (hidden)
     public let ffnUp: WeightMatrix                                        // (up rows, hidden)
@@ -90,7 +90,7 @@ public final class GLMModel: Sendable {
                 attentionNormBias: try vector(TensorNames.attentionNormBias(i), h, if: layerNorm),
                 qkv: try matrix(TensorNames.qkvWeight(i), config.qkvWidth, h),
                 qkvBias: try vector(TensorNames.qkvBias(i), config.qkvWidth, if: config.qkvBias),
-                attentionOutput: try matrix(TensorNames.attentionOutputWeight(i), h, h),
+                attentionOutput: try matrix(TensorNames.attentionOutputWeight(i), h, config.attentionWidth),
                 attentionOutputBias: try vector(TensorNames.attentionOutputBias(i), h, if: config.linearBias),
                 ffnNormWeight: try vector(TensorNames.ffnNormWeight(i), h),
                 ffnNormBias: try vector(TensorNames.ffnNormBias(i), h, if: layerNorm),

@@ -121,6 +121,9 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// Values of each head the rotary embedding turns (see RoPEShape.rotaryDim): the whole
     /// head (1D), half of it (2D), or the declared part (interleaved; half unless declared).
     public var rotaryDim: Int { declaredRotaryDim ?? (rope == .oneD ? headDim : headDim / 2) }
+    /// Floats of one token's attention output (the output projection's input): heads x head dim,
+    /// the hidden size except for kin that project heads to another width.
+    public var attentionWidth: Int { heads * headDim }
     /// Query heads per key/value head.
     public var kvGroup: Int { heads / max(kvHeads, 1) }
     /// Floats of one token's fused QKV row: [q (heads) | k (kv heads) | v (kv heads)], or per head [q|k|v].
@@ -146,7 +149,12 @@ public struct ModelConfig: Sendable, Codable, Equatable {
             throw fail("layer-norm eps \(layerNormEps) must lie in (0, 1) and the RoPE base \(ropeBase) above 1")
         }
         guard alpha > 0, alpha.isFinite else { throw fail("residual alpha \(alpha) must be a positive number") }
-        guard heads * headDim == hidden else { throw fail("heads (\(heads)) x head dim (\(headDim)) must equal hidden (\(hidden))") }
+        // DeepNorm's fused QKV layout and its checkpoints need heads x head dim = hidden; the
+        // pre-norm kin project their heads back to the hidden size from whatever width they have
+        guard heads * headDim == hidden || residual != .deepNorm else {
+            throw fail("heads (\(heads)) x head dim (\(headDim)) must equal hidden (\(hidden))")
+        }
+        guard heads * headDim <= 1 << 17 else { throw fail("heads x head dim \(heads * headDim) exceeds \(1 << 17)") }
         guard kvHeads > 0, kvHeads <= heads, heads % kvHeads == 0 else {
             throw fail("\(heads) query heads do not split into groups over \(kvHeads) key/value heads")
         }
