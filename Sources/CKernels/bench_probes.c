@@ -71,6 +71,21 @@ GLMK_AVX2 static float fma_avx2(int64_t iterations) {
 }
 #endif
 
+#if GLMK_X86
+/// The 512-bit form: 16 chains (4-cycle latency x 2 ports x 2 for margin; 32 zmm registers).
+__attribute__((target("avx512f"))) static float fma_avx512(int64_t iterations) {
+    __m512 a[16];
+    for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps((float)i * 1e-3f);
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(a[i], m, c);
+    }
+    __m512 s = a[0];
+    for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, a[i]);
+    return _mm512_reduce_add_ps(s);
+}
+#endif
+
 static float fma_scalar(int64_t iterations) {
     float a[12];
     for (int i = 0; i < 12; i++) a[i] = (float)i * 1e-3f;
@@ -100,19 +115,22 @@ static double on_all_threads(probe_loop loop, int64_t iterations, int *threads_u
 static double fma_scalar_loop(int64_t n) { return fma_scalar(n); }
 #if GLMK_X86
 static double fma_avx2_loop(int64_t n) { return fma_avx2(n); }
+static double fma_avx512_loop(int64_t n) { return fma_avx512(n); }
 #endif
 
 double glmk_probe_fma(int64_t iterations, glmk_isa isa, int64_t *flops_out) {
     int threads_used = 1;
+    // the width the ISA's kernels use: 512-bit FMAs run up to twice the 256-bit rate
+    const int wide = isa == GLMK_ISA_AVX512 && glmk_isa_supported(GLMK_ISA_AVX512);
 #if GLMK_X86
-    const probe_loop loop = isa != GLMK_ISA_SCALAR ? fma_avx2_loop : fma_scalar_loop;
+    const probe_loop loop = wide ? fma_avx512_loop : isa != GLMK_ISA_SCALAR ? fma_avx2_loop : fma_scalar_loop;
 #else
     const probe_loop loop = fma_scalar_loop;
 #endif
     const double total = on_all_threads(loop, iterations, &threads_used);
-    // 12 FMAs of 8 lanes (AVX2) or 1 lane, 2 flops each, per iteration per thread
-    const int64_t lanes = isa != GLMK_ISA_SCALAR ? 8 : 1;
-    if (flops_out) *flops_out = iterations * 12 * lanes * 2 * threads_used;
+    // per iteration per thread: 16 FMAs of 16 lanes (AVX-512), 12 of 8 (AVX2) or 12 of 1; 2 flops each
+    const int64_t fmas = wide ? 16 * 16 : isa != GLMK_ISA_SCALAR ? 12 * 8 : 12;
+    if (flops_out) *flops_out = iterations * fmas * 2 * threads_used;
     return total;
 }
 
@@ -231,17 +249,41 @@ GLMK_AVX2 static int32_t int16_avx2(int64_t iterations) {
     return _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
 }
 static double int16_avx2_loop(int64_t n) { return int16_avx2(n); }
+
+/// The 512-bit VNNI form, vpdpwssd: 32 int16 x int16 products summed pairwise into 16
+/// int32 lanes of the accumulator, 32 MACs per instruction, 12 chains.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int32_t int16_vnni(int64_t iterations) {
+    __m512i acc[VNNI_CHAINS];
+    __m512i a[VNNI_CHAINS];
+    for (int i = 0; i < VNNI_CHAINS; i++) {
+        acc[i] = _mm512_setzero_si512();
+        a[i] = _mm512_set1_epi16((short)(i + 1));
+    }
+    const __m512i b = _mm512_set1_epi16(3);
+    for (int64_t it = 0; it < iterations; it++) {
+        for (int i = 0; i < VNNI_CHAINS; i++) {
+            __asm__ volatile("" : "+v"(a[i])); // keeps the products in the loop (see int8_avx2)
+            acc[i] = _mm512_dpwssd_epi32(acc[i], a[i], b);
+        }
+    }
+    __m512i s = acc[0];
+    for (int i = 1; i < VNNI_CHAINS; i++) s = _mm512_add_epi32(s, acc[i]);
+    return _mm512_reduce_add_epi32(s);
+}
+static double int16_vnni_loop(int64_t n) { return int16_vnni(n); }
 #endif
 
 double glmk_probe_int16(int64_t iterations, glmk_isa isa, int64_t *ops_out) {
     int threads_used = 1;
+    // AVX-512 kernels with VNNI run vpdpwssd on 512-bit registers; the others 256-bit vpmaddwd
+    const int vnni = isa == GLMK_ISA_AVX512 && glmk_matmul_q8_fast_available();
 #if GLMK_X86
-    const probe_loop loop = isa != GLMK_ISA_SCALAR ? int16_avx2_loop : int8_scalar_loop;
+    const probe_loop loop = vnni ? int16_vnni_loop : isa != GLMK_ISA_SCALAR ? int16_avx2_loop : int8_scalar_loop;
 #else
     const probe_loop loop = int8_scalar_loop;
 #endif
     const double total = on_all_threads(loop, iterations, &threads_used);
-    const int64_t macs = isa != GLMK_ISA_SCALAR ? INT8_CHAINS * 16 : 8 * 2;
+    const int64_t macs = vnni ? VNNI_CHAINS * 32 : isa != GLMK_ISA_SCALAR ? INT8_CHAINS * 16 : 8 * 2;
     if (ops_out) *ops_out = iterations * macs * 2 * threads_used;
     return total;
 }

@@ -190,6 +190,24 @@ glmk_status glmk_matvec_avx2(float *y, const glmk_matrix *w, const float *x, con
 glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
                              int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
 size_t glmk_matmul_avx2_workspace(const glmk_matrix *w, int64_t m);
+
+/// The FP32 mat-mat's register tile (products_avx2.c's driver dequantizes W in panels of
+/// nr rows, transposed to (kc, nr), and packs X in tiles of mr tokens, (kc, mr)):
+/// run adds X (mr, kc) @ P (kc, nr) to C (mr, nr), row stride c_stride, for any mr up to .mr.
+enum { GLMK_TILE_NR_MAX = 32, GLMK_TILE_MR_MAX = 32 };
+typedef struct {
+    int mr, nr; // nr a multiple of 8
+    void (*run)(int mr, int64_t kc, const float *xp, const float *panel, float *c, int64_t c_stride);
+    int x_in_l2; // K-blocks short enough that all tokens' packed X stays in L2 (glmk_matmul_kc_for)
+} glmk_fp32_tile;
+extern const glmk_fp32_tile glmk_tile_avx2;   // 6 x 16 on ymm
+extern const glmk_fp32_tile glmk_tile_avx512; // products_avx512.c: 12 x 32 on zmm
+glmk_status glmk_matmul_tiled(float *y, int64_t y_stride, const glmk_matrix *w, const float *x, int64_t x_stride, int64_t m,
+                              const float *bias, glmk_workspace ws, const glmk_fp32_tile *tile);
+size_t glmk_matmul_tiled_workspace(const glmk_matrix *w, int64_t m, const glmk_fp32_tile *tile);
+glmk_status glmk_matmul_avx512(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
+                               int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
+size_t glmk_matmul_avx512_workspace(const glmk_matrix *w, int64_t m);
 glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
 glmk_status glmk_attention_avx2(float *out, const float *q, const void *k, const void *v,
                                 const glmk_attention_shape *shape, glmk_workspace ws);
@@ -285,5 +303,8 @@ glmk_status glmk_check_dequantize(const float *out, const glmk_matrix *w, int64_
 
 /// K-block for the FP32 mat-mat panels, chosen from the L2 cache size (topology.c).
 int64_t glmk_matmul_kc(void);
+/// The K-block for m tokens in tiles of mr: glmk_matmul_kc(), shortened so that the packed
+/// X block fits half of L2 (the tiles that ask for it: glmk_fp32_tile.x_in_l2).
+int64_t glmk_matmul_kc_for(int64_t m, int mr);
 
 #endif

@@ -269,16 +269,18 @@ GLMK_AVX2 static void tile(int mr, int64_t kc, const float *xp, const float *pan
     }
 }
 
-/// X[t0 .. t0 + 5, k0 .. k0 + kc) as (kc, 6): the tile kernel's broadcasts read 24
-/// contiguous bytes per k instead of 6 rows k floats apart (a multiple of 4 KB at
-/// GLM-130B's widths, so all six fell in one L1 set). Rows past m are zero.
-GLMK_AVX2 static void pack_tile(float *xp, const float *x, int64_t x_stride, int64_t m, int64_t t0, int64_t k0, int64_t kc) {
-    for (int i = 0; i < MR; i++) {
+const glmk_fp32_tile glmk_tile_avx2 = {.mr = MR, .nr = NR, .run = tile};
+
+/// X[t0 .. t0 + mr - 1, k0 .. k0 + kc) as (kc, mr): the tile kernel's broadcasts read
+/// mr contiguous floats per k instead of mr rows k floats apart (a multiple of 4 KB at
+/// GLM-130B's widths, so all of them fell in one L1 set). Rows past m are zero.
+GLMK_AVX2 static void pack_tile(float *xp, int mr, const float *x, int64_t x_stride, int64_t m, int64_t t0, int64_t k0, int64_t kc) {
+    for (int i = 0; i < mr; i++) {
         const float *row = x + (t0 + i) * x_stride + k0;
         if (t0 + i < m)
-            for (int64_t k = 0; k < kc; k++) xp[k * MR + i] = row[k];
+            for (int64_t k = 0; k < kc; k++) xp[k * mr + i] = row[k];
         else
-            for (int64_t k = 0; k < kc; k++) xp[k * MR + i] = 0.0f;
+            for (int64_t k = 0; k < kc; k++) xp[k * mr + i] = 0.0f;
     }
 }
 
@@ -303,80 +305,90 @@ GLMK_AVX2_INLINE void transpose8x8(float *out, int64_t out_stride, const float *
     }
 }
 
-/// panel (kc, 16) = rows (16, kc)^T, 8 x 8 blocks in registers (the scalar loop was
+/// panel (kc, nr) = rows (nr, kc)^T, 8 x 8 blocks in registers (the scalar loop was
 /// ~15% of a 128-token prefill: the panel is rebuilt for every K-block).
-GLMK_AVX2 static void transpose_panel(float *panel, const float *rows, int64_t row_stride, int64_t kc) {
+GLMK_AVX2 static void transpose_panel(float *panel, int nr, const float *rows, int64_t row_stride, int64_t kc) {
     int64_t k = 0;
     for (; k + 8 <= kc; k += 8)
-        for (int64_t j = 0; j < NR; j += 8) transpose8x8(panel + k * NR + j, NR, rows + j * row_stride + k, row_stride);
+        for (int64_t j = 0; j < nr; j += 8) transpose8x8(panel + k * nr + j, nr, rows + j * row_stride + k, row_stride);
     for (; k < kc; k++)
-        for (int64_t j = 0; j < NR; j++) panel[k * NR + j] = rows[j * row_stride + k];
+        for (int64_t j = 0; j < nr; j++) panel[k * nr + j] = rows[j * row_stride + k];
 }
 
-/// A thread's panel buffers: the 16 rows as dequantized (16, kc_max) and transposed (kc_max, 16).
+/// A thread's panel buffers: the tile's nr rows as dequantized (nr, kc_max) and transposed (kc_max, nr).
 typedef struct {
     float *rows, *panel;
     int64_t kc_max;
 } panel_scratch;
 
 /// Y[:, n0 : n0 + nr] += X[:, k0 : k0 + kc] W[n0 : n0 + nr, k0 : k0 + kc]^T for all m
-/// tokens: the panel's rows are dequantized into (kc, 16) and every 6-token tile of
-/// the packed X runs over it.
+/// tokens: the panel's rows are dequantized into (kc, tile nr) and every mr-token tile
+/// of the packed X runs over it.
 GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix *w, const float *xp, int64_t m,
-                                   int64_t n0, int64_t k0, int64_t kc, const panel_scratch *scratch) {
-    const int64_t nr = w->rows - n0 < NR ? w->rows - n0 : NR;
+                                   int64_t n0, int64_t k0, int64_t kc, const panel_scratch *scratch, const glmk_fp32_tile *tl) {
+    const int MRt = tl->mr, NRt = tl->nr;
+    const int64_t nr = w->rows - n0 < NRt ? w->rows - n0 : NRt;
     float *rows = scratch->rows, *panel = scratch->panel;
-    float edge[MR * NR]; // a tile's outputs when the panel has fewer than 16 rows
-    for (int64_t j = 0; j < NR; j++) {
+    float edge[GLMK_TILE_MR_MAX * GLMK_TILE_NR_MAX]; // a tile's outputs when the panel has fewer rows than the tile
+    for (int64_t j = 0; j < NRt; j++) {
         if (j < nr) glmk_dequantize_row_avx2(rows + j * scratch->kc_max, w, n0 + j, k0, kc);
         else memset(rows + j * scratch->kc_max, 0, (size_t)kc * sizeof(float));
     }
-    transpose_panel(panel, rows, scratch->kc_max, kc);
+    transpose_panel(panel, NRt, rows, scratch->kc_max, kc);
 
-    for (int64_t t = 0; t < m; t += MR) {
-        const int mr = (int)(m - t < MR ? m - t : MR);
-        const float *xt = xp + (t / MR) * kc * MR;
+    for (int64_t t = 0; t < m; t += MRt) {
+        const int mr = (int)(m - t < MRt ? m - t : MRt);
+        const float *xt = xp + (t / MRt) * kc * MRt;
         float *yt = y + t * y_stride + n0;
-        if (t + MR < m)
-            for (int i = 0; i < MR && t + MR + i < m; i++) _mm_prefetch((const char *)(yt + (MR + i) * y_stride), _MM_HINT_T0);
-        if (nr == NR) {
-            tile(mr, kc, xt, panel, yt, y_stride);
+        if (t + MRt < m)
+            for (int i = 0; i < MRt && t + MRt + i < m; i++) _mm_prefetch((const char *)(yt + (MRt + i) * y_stride), _MM_HINT_T0);
+        if (nr == NRt) {
+            tl->run(mr, kc, xt, panel, yt, y_stride);
         } else {
             for (int i = 0; i < mr; i++)
-                for (int64_t j = 0; j < NR; j++) edge[i * NR + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
-            tile(mr, kc, xt, panel, edge, NR);
+                for (int64_t j = 0; j < NRt; j++) edge[i * NRt + j] = j < nr ? yt[i * y_stride + j] : 0.0f;
+            tl->run(mr, kc, xt, panel, edge, NRt);
             for (int i = 0; i < mr; i++)
-                for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * NR + j];
+                for (int64_t j = 0; j < nr; j++) yt[i * y_stride + j] = edge[i * NRt + j];
         }
     }
 }
 
 /// X's packed K-block (shared) and each thread's panel rows and panel, in bytes.
-static void matmul_piece_bytes(const glmk_matrix *w, int64_t m, size_t *shared, size_t *per_thread) {
-    const int64_t kc_max = w->cols < glmk_matmul_kc() ? w->cols : glmk_matmul_kc();
-    *shared = GLMK_WS_ROUND((size_t)(((m + MR - 1) / MR) * MR * kc_max) * sizeof(float));
-    *per_thread = 2 * GLMK_WS_ROUND((size_t)(NR * kc_max) * sizeof(float));
+static int64_t block_kc(const glmk_matrix *w, int64_t m, const glmk_fp32_tile *tl) {
+    const int64_t kc = tl->x_in_l2 ? glmk_matmul_kc_for(m, tl->mr) : glmk_matmul_kc();
+    return w->cols < kc ? w->cols : kc;
 }
 
-size_t glmk_matmul_avx2_workspace(const glmk_matrix *w, int64_t m) {
+static void matmul_piece_bytes(const glmk_matrix *w, int64_t m, const glmk_fp32_tile *tl, size_t *shared, size_t *per_thread) {
+    const int64_t kc_max = block_kc(w, m, tl);
+    const int mr = tl->mr;
+    *shared = GLMK_WS_ROUND((size_t)(((m + mr - 1) / mr) * mr * kc_max) * sizeof(float));
+    *per_thread = 2 * GLMK_WS_ROUND((size_t)(tl->nr * kc_max) * sizeof(float));
+}
+
+size_t glmk_matmul_tiled_workspace(const glmk_matrix *w, int64_t m, const glmk_fp32_tile *tl) {
     if (m <= 0 || w->cols <= 0) return 0;
     size_t shared, per_thread;
-    matmul_piece_bytes(w, m, &shared, &per_thread);
+    matmul_piece_bytes(w, m, tl, &shared, &per_thread);
     return shared + (size_t)glmk_workspace_threads() * per_thread;
 }
 
-glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
-                             int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws) {
+size_t glmk_matmul_avx2_workspace(const glmk_matrix *w, int64_t m) { return glmk_matmul_tiled_workspace(w, m, &glmk_tile_avx2); }
+
+glmk_status glmk_matmul_tiled(float *y, int64_t y_stride, const glmk_matrix *w, const float *x, int64_t x_stride, int64_t m,
+                              const float *bias, glmk_workspace ws, const glmk_fp32_tile *tl) {
     const glmk_status status = glmk_check_product(y, w, x);
     if (status != GLMK_OK) return status;
     if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;
-    const int64_t kc_max = w->cols < glmk_matmul_kc() ? w->cols : glmk_matmul_kc();
-    const int64_t panels = (w->rows + NR - 1) / NR, tiles = (m + MR - 1) / MR;
+    const int mr = tl->mr;
+    const int64_t kc_max = block_kc(w, m, tl);
+    const int64_t panels = (w->rows + tl->nr - 1) / tl->nr, tiles = (m + mr - 1) / mr;
     const int threads = glmk_workspace_threads();
     size_t shared, per_thread;
-    matmul_piece_bytes(w, m, &shared, &per_thread);
+    matmul_piece_bytes(w, m, tl, &shared, &per_thread);
     glmk_arena arena = glmk_arena_of(ws);
-    // X's K-block packed once and shared by all threads' panels (tiles x kc x 6 floats)
+    // X's K-block packed once and shared by all threads' panels (tiles x kc x mr floats)
     float *xp = glmk_arena_take(&arena, shared);
     uint8_t *thread_scratch = glmk_arena_take(&arena, (size_t)threads * per_thread);
     if (!xp || !thread_scratch) return GLMK_ERR_INVALID_ARGUMENT; // the workspace is smaller than glmk_workspace_bytes says
@@ -391,12 +403,17 @@ glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, c
         for (int64_t k0 = 0; k0 < w->cols; k0 += kc_max) {
             const int64_t kc = w->cols - k0 < kc_max ? w->cols - k0 : kc_max;
 #pragma omp for schedule(static)
-            for (int64_t t = 0; t < tiles; t++) pack_tile(xp + t * kc * MR, x, x_stride, m, t * MR, k0, kc);
+            for (int64_t t = 0; t < tiles; t++) pack_tile(xp + t * kc * mr, mr, x, x_stride, m, t * mr, k0, kc);
 #pragma omp for schedule(static)
-            for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, xp, m, p * NR, k0, kc, &scratch);
+            for (int64_t p = 0; p < panels; p++) matmul_panel(y, y_stride, w, xp, m, p * tl->nr, k0, kc, &scratch, tl);
         }
     }
     return GLMK_OK;
+}
+
+glmk_status glmk_matmul_avx2(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
+                             int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws) {
+    return glmk_matmul_tiled(y, y_stride, w, x, x_stride, m, bias, ws, &glmk_tile_avx2);
 }
 
 // MARK: - Embedding lookup

@@ -17,7 +17,9 @@ size_t glmk_workspace_bytes(glmk_isa isa, glmk_workspace_op op, const glmk_matri
     if (isa == GLMK_ISA_SCALAR || !glmk_isa_supported(isa)) return 0; // the references need no scratch
 #if GLMK_X86
     switch (op) {
-    case GLMK_WS_MATMUL: return w ? glmk_matmul_avx2_workspace(w, m) : 0;
+    case GLMK_WS_MATMUL:
+        if (!w) return 0;
+        return isa == GLMK_ISA_AVX512 ? glmk_matmul_avx512_workspace(w, m) : glmk_matmul_avx2_workspace(w, m);
     case GLMK_WS_MATMUL_Q8: return w ? glmk_matmul_q8_vnni_workspace(w, m) : 0;
     case GLMK_WS_MATVEC_Q16:
         if (!w || m <= 0) return 0;

@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the kernel figures (the machine's limits are always measured).") var skipKernels = false
     @Flag(help: "Skip batched decode (1 to 16 sequences per decode step).") var skipBatchedDecode = false
     @Flag(help: "Skip the chat figure (a ChatGLM3-shaped second turn with and without the first turn's KV cache).") var skipChatPrefix = false
+    @Option(help: "Comma-separated weight types of the product figures (q4_row,q4_group,q4_0,q8_0,f16,f32; default all).") var types: String?
     @Option(help: "A label appended to the results file name, for partial runs.") var tag = ""
     @Flag(help: "Print the report as JSON on stdout (the table goes to stderr).") var json = false
     @Option(help: "Folder for the results JSON and SVG (default: ./\(BenchCommand.defaultOutput); --quick writes only when this is given).")
@@ -42,6 +43,13 @@ struct BenchCommand: ParsableCommand {
         options.skipKernels = skipKernels
         options.skipBatchedDecode = skipBatchedDecode
         options.skipChatPrefix = skipChatPrefix
+        if let types {
+            let known: Set<String> = ["q4_row", "q4_group", "q4_0", "q8_0", "f16", "f32"]
+            options.types = Set(types.split(separator: ",").map(String.init))
+            guard options.types.isSubset(of: known) else {
+                throw ValidationError("--types: '\(types)' names a type outside \(known.sorted().joined(separator: ", "))")
+            }
+        }
         options.tag = tag
         guard (1...64).contains(layers), (1...1000).contains(repetitions) else {
             throw ValidationError("--layers must be in 1...64 and --repetitions in 1...1000")

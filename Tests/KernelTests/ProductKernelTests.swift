@@ -13,7 +13,8 @@ private func columnCases(_ type: WeightType) -> [Int] {
 }
 
 private let rowCases = [1, 5, 8, 17, 33]
-private let tokenCases = [1, 2, 6, 7, 13]
+// 6 and 24 are the AVX2 and AVX-512 tiles' token counts: whole tiles, partial ones, several
+private let tokenCases = [1, 2, 6, 7, 13, 24, 25, 50]
 
 private func groupCases(_ type: WeightType) -> [Int] { type == .q4Group ? [32, 64, 128] : [0] }
 
@@ -129,7 +130,7 @@ struct ProductKernelTests {
     @Test("mat-mat: SIMD matches the scalar reference across several K-blocks", arguments: WeightType.allCases)
     func matmulSIMD_matchesReferenceAcrossKBlocks(type: WeightType) throws {
         let scalar = try Kernels(isa: .scalar)
-        let cols = type.block == 32 ? 259 * 32 : 8292, rows = 17, m = 7
+        let cols = type.block == 32 ? 259 * 32 : 8292, rows = 17, m = 31
         let w = try matrix(type, rows: rows, cols: cols, group: groupCases(type).last!, seed: 11)
         var rng = SeededGenerator(seed: 12)
         let x = rng.normals(m * cols), bias = rng.normals(rows)

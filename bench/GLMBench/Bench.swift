@@ -18,6 +18,8 @@ public struct BenchOptions: Sendable {
     public var skipKernels = false
     public var skipBatchedDecode = false
     public var skipChatPrefix = false
+    /// Weight types of the product figures (empty: all).
+    public var types: Set<String> = []
     /// Appended to the results file name (e.g. "decode").
     public var tag = ""
     public init() {}
@@ -45,6 +47,7 @@ public enum Bench {
         var kernels = KernelBench(kernels: try Kernels(isa: isa), machine: machine, quick: options.quick,
                                   repetitions: options.repetitions, log: log)
         kernels.prefill = !options.skipPrefill
+        kernels.types = options.types
         if !options.skipKernels {
             log("")
             log(Table.kernelHeader)

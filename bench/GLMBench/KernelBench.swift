@@ -23,6 +23,8 @@ struct KernelBench {
     let quick: Bool
     let repetitions: Int
     var prefill = true
+    /// The weight types to measure (all when empty).
+    var types: Set<String> = []
     let log: (String) -> Void
 
     /// `int8`: the figure's arithmetic runs on integer dot products, so when it is compute
@@ -45,7 +47,11 @@ struct KernelBench {
     /// Decode (m = 1) and prefill (m = 128, 512) for every weight type and product shape.
     func products(threadCounts: [Int]) throws -> [KernelFigure] {
         var out: [KernelFigure] = []
-        let types: [(WeightType, Int)] = [(.q4Row, 0), (.q4Group, 128), (.q4_0, 0), (.q8_0, 0), (.f16, 0), (.f32, 0)]
+        let types = [(WeightType.q4Row, 0), (.q4Group, 128), (.q4_0, 0), (.q8_0, 0), (.f16, 0), (.f32, 0)].filter {
+            self.types.isEmpty || self.types.contains($0.0 == .q4Group ? "q4_group" : $0.0.rawValue)
+        }
+        // on AVX-512 the FP32 mat-mat's 24 x 16 zmm tile; the AVX2 table's 6 x 16 ymm tile beside it, same run
+        let narrow = kernels.isa == .avx512 ? try Kernels(isa: .avx2) : nil
         let shapes = quick ? quickProducts : glm130bProducts
         let tokens = (quick ? [1, 16] : [1, 128, 512]).filter { prefill || $0 == 1 }
         // the default kernels take 16-bit activations in quantized decode mat-vecs;
@@ -68,6 +74,11 @@ struct KernelBench {
                         let bytes = Double(w.byteCount + 4 * m * (k + n))
                         out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label, m: m, n: n, k: k,
                                           threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        if m > 1, let narrow {
+                            let t2 = try measure(warmup: 1, repetitions: reps) { try narrow.matmul(w, x, tokens: m, into: &y) }
+                            out.append(figure(op: "matmul.\(name)", type: label + "+avx2tile", m: m, n: n, k: k, threads: threads,
+                                              timing: t2, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        }
                         // INT4 prefill again with 8-bit activations: the int8 mat-mat, where the CPU has it
                         if m > 1, [.q4Row, .q4Group, .q4_0].contains(type), Kernels.hasFastInt8MatMul {
                             let t8 = try measure(warmup: 1, repetitions: reps) { _ = try q8.matmulQ8(w, x, tokens: m, bias: nil, into: &y) }
