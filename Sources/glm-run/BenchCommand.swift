@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Skip the kernel figures (the machine's limits are always measured).") var skipKernels = false
     @Flag(help: "Skip batched decode (1 to 16 sequences per decode step).") var skipBatchedDecode = false
     @Flag(help: "Skip the chat figure (a ChatGLM3-shaped second turn with and without the first turn's KV cache).") var skipChatPrefix = false
+    @Flag(help: "Also measure peak resident memory: a ChatGLM-6B-shaped q4_0 model generating 512 tokens at context 2048 (about 5 GB, minutes).") var memory = false
     @Option(help: "Comma-separated weight types of the product figures (q4_row,q4_group,q4_0,q8_0,f16,f32; default all).") var types: String?
     @Option(help: "A label appended to the results file name, for partial runs.") var tag = ""
     @Flag(help: "Print the report as JSON on stdout (the table goes to stderr).") var json = false
@@ -43,6 +44,7 @@ struct BenchCommand: ParsableCommand {
         options.skipKernels = skipKernels
         options.skipBatchedDecode = skipBatchedDecode
         options.skipChatPrefix = skipChatPrefix
+        options.memory = memory
         if let types {
             let known: Set<String> = ["q4_row", "q4_group", "q4_0", "q8_0", "f16", "f32"]
             options.types = Set(types.split(separator: ",").map(String.init))

@@ -18,6 +18,8 @@ public struct BenchOptions: Sendable {
     public var skipKernels = false
     public var skipBatchedDecode = false
     public var skipChatPrefix = false
+    /// Run the memory figure (a ChatGLM-6B-shaped model generating 512 tokens at context 2048, ~4 GB and minutes).
+    public var memory = false
     /// Weight types of the product figures (empty: all).
     public var types: Set<String> = []
     /// Appended to the results file name (e.g. "decode").
@@ -69,6 +71,10 @@ public enum Bench {
             log("")
             let batched = BatchedDecodeBench(machine: machine, quick: options.quick, repetitions: options.repetitions, log: log)
             report.batched_decode = try batched.run(layers: options.layers, threads: threadCounts.last!)
+        }
+        if options.memory {
+            log("")
+            report.memory = try MemoryBench(quick: options.quick, log: log).run(threads: threadCounts.last!)
         }
         if !options.skipChatPrefix {
             log("")

@@ -84,6 +84,8 @@ public struct BenchReport: Codable, Sendable {
     public var batched_decode: [BatchedDecodeFigure] = []
     /// A causal chat's second turn with and without the first turn's KV cache; nil when skipped.
     public var chat_prefix: ChatPrefixFigure?
+    /// Peak resident memory of a long generation against weights + KV cache; nil unless --memory.
+    public var memory: MemoryFigure?
 
-    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation, batched_decode, chat_prefix }
+    enum CodingKeys: String, CodingKey { case schema, date, quick, tag, machine, kernels, end_to_end, extrapolation, batched_decode, chat_prefix, memory }
 }
