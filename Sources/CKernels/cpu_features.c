@@ -115,6 +115,7 @@ static void build_avx512_table(void) {
     kernels_avx512.isa = GLMK_ISA_AVX512;
     kernels_avx512.matvec_q16 = glmk_matvec_q16_avx512;
     kernels_avx512.matmul = glmk_matmul_avx512;
+    if (glmk_matmul_q8_fast_available()) kernels_avx512.matmul_q16 = glmk_matmul_q16_avx512; // needs VNNI
 }
 #endif
 

@@ -208,6 +208,9 @@ size_t glmk_matmul_tiled_workspace(const glmk_matrix *w, int64_t m, const glmk_f
 glmk_status glmk_matmul_avx512(float *y, int64_t y_stride, const glmk_matrix *w, const float *x,
                                int64_t x_stride, int64_t m, const float *bias, glmk_workspace ws);
 size_t glmk_matmul_avx512_workspace(const glmk_matrix *w, int64_t m);
+glmk_status glmk_matmul_q16_avx512(float *y, int64_t y_stride, const glmk_matrix *w, const float *x, int64_t x_stride,
+                                   int64_t m, const float *bias, glmk_workspace ws);
+size_t glmk_matmul_q16_avx512_workspace(const glmk_matrix *w, int64_t m);
 glmk_status glmk_embedding_avx2(float *out, const glmk_matrix *table, const int32_t *ids, int64_t count);
 glmk_status glmk_attention_avx2(float *out, const float *q, const void *k, const void *v,
                                 const glmk_attention_shape *shape, glmk_workspace ws);

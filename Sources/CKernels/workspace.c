@@ -25,6 +25,7 @@ size_t glmk_workspace_bytes(glmk_isa isa, glmk_workspace_op op, const glmk_matri
         if (!w || m <= 0) return 0;
         return isa == GLMK_ISA_AVX512 ? glmk_matvec_q16_avx512_workspace(w, m) : glmk_q16_zero_points_bytes(w, m);
     case GLMK_WS_ATTENTION: return glmk_attention_avx2_workspace(shape);
+    case GLMK_WS_MATMUL_Q16: return w && isa == GLMK_ISA_AVX512 ? glmk_matmul_q16_avx512_workspace(w, m) : 0;
     }
 #else
     (void)op, (void)w, (void)m, (void)shape;

@@ -5,8 +5,8 @@
 internal import CKernels
 
 /// The precision activations enter the weight products with.
-/// Decode mat-vecs of quantized weights take q16 or q8; prefill mat-mats take q8
-/// (INT4, AVX-512 VNNI) or FP32; f32/f16 weights always take FP32 activations.
+/// Decode mat-vecs of quantized weights take q16 or q8; prefill mat-mats take q16 or
+/// q8 (INT4, AVX-512 VNNI) or FP32; f32/f16 weights always take FP32 activations.
 public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// FP32 activations everywhere (GLM-130B's own choice: its activations carry outliers).
     case f32
@@ -16,6 +16,12 @@ public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// the greedy tokens stay unchanged and the logits move a tenth as much as
     /// the model authors' own fp16 run moves them (RuntimeTests).
     case q16
+    /// q16 in decode and in INT4 prefill too (the 16-bit-activation mat-mat, AVX-512 VNNI;
+    /// elsewhere prefill stays FP32): 1.2-1.6x the FP32 mat-mat at 512 tokens, but the
+    /// prompt's rounded activations move glm-130b-tiny's logits by nmse 8.4e-7, past a
+    /// tenth of the authors' fp16 run, and flip one of glm-tiny's greedy tokens on
+    /// q4_row (RuntimeTests), so it is opt-in.
+    case q16Prefill = "q16-prefill"
     /// INT4 mat-vecs and mat-mats take activations quantized to 8 bits per 32-block:
     /// the fastest path (the mat-mat where the CPU has AVX-512 VNNI), but it changes
     /// some greedy tokens of the golden models (opt-in).
@@ -29,7 +35,7 @@ public enum ActivationPrecision: String, Sendable, CaseIterable {
         let int4 = [.q4_0, .q4Row].contains(w.type) || (w.type == .q4Group && w.group % 32 == 0)
         switch self {
         case .f32: return false
-        case .q16: return int4 || w.type == .q8_0
+        case .q16, .q16Prefill: return int4 || w.type == .q8_0
         case .q8: return int4
         }
     }
@@ -50,6 +56,8 @@ public struct Kernels: Sendable {
 
     /// Whether q8 prefill mat-mats have their fast kernel on this CPU (AVX-512 VNNI).
     public static var hasFastInt8MatMul: Bool { glmk_matmul_q8_fast_available() != 0 }
+    /// Whether this table's prefill runs the 16-bit-activation mat-mat (AVX-512 VNNI) for INT4 weights.
+    public var hasQ16MatMul: Bool { table.matmul_q16 != nil }
 
     // MARK: - Products
     //
@@ -68,7 +76,9 @@ public struct Kernels: Sendable {
     /// streams the weights once for all m tokens.
     public func matvecs(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws {
         try checkProduct("matvec", w, x, tokens: m, bias: bias, y: y)
-        if activations.applies(to: w), activations == .q16 { return try matvecQ16(w, x, tokens: m, bias: bias, into: &y) }
+        if activations.applies(to: w), activations == .q16 || activations == .q16Prefill {
+            return try matvecQ16(w, x, tokens: m, bias: bias, into: &y)
+        }
         for t in 0..<m { // FP32 or 8-bit activations: one mat-vec per token
             if activations.applies(to: w) {
                 try matvecQ8(w, x, token: t, bias: bias, into: &y)
@@ -140,6 +150,7 @@ public struct Kernels: Sendable {
         try checkProduct("matmul", w, x, tokens: m, bias: bias, y: y)
         if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
         if activations == .q8, activations.applies(to: w), try matmulQ8(w, x, tokens: m, bias: bias, into: &y) { return }
+        if activations == .q16Prefill, activations.applies(to: w), try matmulQ16(w, x, tokens: m, bias: bias, into: &y) { return }
         let fn = table.matmul!
         let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL, $0, Int64(m), nil) }
         let base = KernelScratch.current.reserve(workspace)
@@ -154,6 +165,31 @@ public struct Kernels: Sendable {
             }
         }
         try KernelError.check(status, "matmul.\(w.type.rawValue)", "\(m) tokens, \(w.rows)x\(w.cols)")
+    }
+
+    /// Y = X W^T + b with each token's x rounded to 16 bits per 32-block and integer dot
+    /// products (the kernel quantizes): for each token matvec_q16's arithmetic. Returns
+    /// false, computing nothing, where the table has no such mat-mat (it needs AVX-512
+    /// VNNI) or W is not an INT4 type it takes: the caller then runs the FP32 one.
+    public func matmulQ16(_ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, into y: inout [Float]) throws -> Bool {
+        try checkProduct("matmul_q16", w, x, tokens: m, bias: bias, y: y)
+        guard let fn = table.matmul_q16 else { return false }
+        let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL_Q16, $0, Int64(m), nil) }
+        guard workspace > 0 else { return false } // a type or shape the kernel does not take
+        let base = KernelScratch.current.reserve(workspace)
+        let status = w.withDescriptor { desc in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    withOptionalPointer(bias) {
+                        fn(yp.baseAddress, Int64(w.rows), desc, xp.baseAddress, Int64(w.cols), Int64(m), $0,
+                           glmk_workspace(data: base, bytes: workspace))
+                    }
+                }
+            }
+        }
+        if status == GLMK_ERR_UNSUPPORTED { return false }
+        try KernelError.check(status, "matmul_q16.\(w.type.rawValue)", "\(m) tokens, \(w.rows)x\(w.cols)")
+        return true
     }
 
     /// Y = X W^T + b for an INT4 W with each token's x quantized to 8 bits per 32-block

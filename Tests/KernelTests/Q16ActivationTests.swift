@@ -89,3 +89,53 @@ struct Q16ActivationTests {
         }
     }
 }
+
+/// The default prefill where the table has it (AVX-512 VNNI): the 16-bit-activation
+/// mat-mat, which quantizes X itself, against the scalar 16-bit mat-vec run token by
+/// token (the same integers and scales; only the float summation order differs), on
+/// whole and partial 6-token tiles and 32-row panels, and K-blocks past 1024 columns.
+@Suite("Quantized mat-mat with 16-bit activations")
+struct Q16MatmulTests {
+    @Test("the q16 mat-mat equals the scalar q16 mat-vec of each token")
+    func q16Matmul_matchesPerTokenReference() throws {
+        guard InstructionSet.avx512.isSupported, Kernels.hasFastInt8MatMul else { return } // no such mat-mat here
+        let scalar = try Kernels(isa: .scalar, activations: .q16), simd = try Kernels(isa: .avx512, activations: .q16)
+        for (type, group) in q4Types where type == .q4_0 || type == .q4Row || group % 32 == 0 {
+            for cols in [32, 96, 1056, 2080] {
+                for rows in [1, 31, 33, 70] {
+                    for m in [2, 5, 6, 7, 13, 50] {
+                        guard type != .q4Group || cols % group == 0 || group <= 32 else { continue }
+                        var rng = SeededGenerator(seed: UInt64(rows * 131 + cols * 7 + m))
+                        let w = try WeightMatrix.quantize(rng.normals(rows * cols), rows: rows, cols: cols, as: type, group: group)
+                        var x = rng.normals(m * cols)
+                        for i in stride(from: 3, to: x.count, by: 101) { x[i] *= 50 } // outlier features
+                        let bias = m % 2 == 0 ? rng.normals(rows) : nil
+                        var a = [Float](repeating: 0, count: m * rows), b = [Float](repeating: .nan, count: m * rows)
+                        try scalar.matvecs(w, x, tokens: m, bias: bias, into: &a)
+                        #expect(try simd.matmulQ16(w, x, tokens: m, bias: bias, into: &b), "\(type) g\(group): the q16 mat-mat must take it")
+                        let dense = try Kernels(isa: .scalar).dequantize(w)
+                        var worst = 0.0
+                        for t in 0..<m {
+                            let xt = Array(x[(t * cols)..<((t + 1) * cols)])
+                            worst = max(worst, normalisedError(Array(b[(t * rows)..<((t + 1) * rows)]), Array(a[(t * rows)..<((t + 1) * rows)]),
+                                                               dense: dense, x: xt, rows: rows, cols: cols))
+                        }
+                        #expect(worst <= Tolerance.fp32Kernel, "\(type) g\(group) m\(m) \(rows)x\(cols): \(worst)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("types and shapes the q16 mat-mat does not take fall back to the FP32 mat-mat")
+    func q16Matmul_fallsBack() throws {
+        guard InstructionSet.avx512.isSupported, Kernels.hasFastInt8MatMul else { return }
+        let simd = try Kernels(isa: .avx512, activations: .q16)
+        var rng = SeededGenerator(seed: 5)
+        var y = [Float](repeating: 0, count: 3 * 4)
+        for (type, cols) in [(WeightType.q8_0, 64), (.f16, 64), (.q4Row, 40)] {
+            let w = try WeightMatrix.quantize(rng.normals(4 * cols), rows: 4, cols: cols, as: type)
+            #expect(try !simd.matmulQ16(w, rng.normals(3 * cols), tokens: 3, bias: nil, into: &y), "\(type) \(cols)")
+        }
+    }
+}

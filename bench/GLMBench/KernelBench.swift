@@ -30,16 +30,16 @@ struct KernelBench {
     /// `int8`: the figure's arithmetic runs on integer dot products, so when it is compute
     /// bound its limit is the int8 dot peak (its flops are then int8 ops).
     func figure(op: String, type: String?, m: Int, n: Int, k: Int, shape: String? = nil, threads: Int,
-                timing: Timing, bytes: Double, flops: Double, int8: Bool = false) -> KernelFigure {
+                timing: Timing, bytes: Double, flops: Double, int8: Bool = false, int16: Bool = false) -> KernelFigure {
         let limits = machine.limit(threads: threads)
         let gbps = bytes / timing.median / 1e9, gflops = flops / timing.median / 1e9
-        let peak = int8 ? limits.int8_gops : limits.fma_gflops
+        let peak = int8 ? limits.int8_gops : int16 ? (limits.int16_gops ?? limits.fma_gflops) : limits.fma_gflops
         let balance = peak / limits.read_gbps // flops per byte at which both limits meet
         let computeBound = flops / max(bytes, 1) > balance
         let fraction = computeBound ? gflops / peak : gbps / limits.read_gbps
         let f = KernelFigure(op: op, weight_type: type, m: m, n: n, k: k, shape: shape, threads: threads, median_s: timing.median,
                              spread: timing.spread, bytes: bytes, flops: flops, gbps: gbps, gflops: gflops,
-                             limit: computeBound ? (int8 ? "int8" : "fma") : "bandwidth", fraction_of_limit: fraction)
+                             limit: computeBound ? (int8 ? "int8" : int16 ? "int16" : "fma") : "bandwidth", fraction_of_limit: fraction)
         log(Table.kernelRow(f))
         return f
     }
@@ -72,8 +72,15 @@ struct KernelBench {
                             try kernels.matmul(w, x, tokens: m, into: &y)
                         }
                         let bytes = Double(w.byteCount + 4 * m * (k + n))
-                        out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label, m: m, n: n, k: k,
-                                          threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        // INT4 prefill by default runs the 16-bit-activation mat-mat where the table has it
+                        let q16Prefill = m > 1 && kernels.hasQ16MatMul && [.q4Row, .q4Group, .q4_0].contains(type)
+                        out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label + (q16Prefill ? "+q16act" : ""), m: m, n: n, k: k,
+                                          threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k), int16: q16Prefill))
+                        if q16Prefill {
+                            let t32 = try measure(warmup: 1, repetitions: reps) { try f32.matmul(w, x, tokens: m, into: &y) }
+                            out.append(figure(op: "matmul.\(name)", type: label + "+f32act", m: m, n: n, k: k, threads: threads,
+                                              timing: t32, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        }
                         if m > 1, let narrow {
                             let t2 = try measure(warmup: 1, repetitions: reps) { try narrow.matmul(w, x, tokens: m, into: &y) }
                             out.append(figure(op: "matmul.\(name)", type: label + "+avx2tile", m: m, n: n, k: k, threads: threads,

@@ -220,6 +220,7 @@ typedef enum {
     GLMK_WS_MATMUL_Q8 = 1,  // w, m
     GLMK_WS_MATVEC_Q16 = 2, // w, m (tokens)
     GLMK_WS_ATTENTION = 3,  // shape
+    GLMK_WS_MATMUL_Q16 = 4, // w, m
 } glmk_workspace_op;
 
 /// Bytes the `isa` table's `op` needs for this call at the calling thread's
@@ -298,6 +299,13 @@ typedef struct {
     glmk_status (*matmul_q8)(float *y, int64_t y_stride, const glmk_matrix *w, const int8_t *xq,
                              const float *x_scales, const int32_t *x_sums, int64_t m, const float *bias,
                              glmk_workspace ws);
+    /// Y (m, n) = X (m, k) @ W (n, k)^T + bias with each token's x rounded to 16 bits per
+    /// 32-block inside the call (glmk_quantize_activations_q16's rounding) and integer dot
+    /// products: for each token the arithmetic of matvec_q16, in a mat-mat's order (the
+    /// default prefill where a table has it). INT4 types with cols % 32 == 0 (q4_group:
+    /// groups of 32·j); others are UNSUPPORTED, as is a table without it (NULL).
+    glmk_status (*matmul_q16)(float *y, int64_t y_stride, const glmk_matrix *w, const float *x, int64_t x_stride,
+                              int64_t m, const float *bias, glmk_workspace ws);
     /// One element-wise step over strided rows (out may alias a); b unused by the GeLUs.
     glmk_status (*eltwise)(float *out, const float *a, const float *b, float scalar, glmk_eltwise_op op,
                            const glmk_eltwise_shape *shape);
