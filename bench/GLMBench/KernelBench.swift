@@ -57,6 +57,7 @@ struct KernelBench {
         // the default kernels take 16-bit activations in quantized decode mat-vecs;
         // the other two precisions are measured beside them in the same run
         let q8 = try Kernels(isa: kernels.isa, activations: .q8), f32 = try Kernels(isa: kernels.isa, activations: .f32)
+        let q16p = try Kernels(isa: kernels.isa, activations: .q16Prefill)
         for (type, group) in types {
             for (name, n, k) in shapes {
                 let w = try WeightMatrix.random(type, rows: n, cols: k, group: group, seed: UInt64(n * 31 + k))
@@ -72,14 +73,13 @@ struct KernelBench {
                             try kernels.matmul(w, x, tokens: m, into: &y)
                         }
                         let bytes = Double(w.byteCount + 4 * m * (k + n))
-                        // INT4 prefill by default runs the 16-bit-activation mat-mat where the table has it
-                        let q16Prefill = m > 1 && kernels.hasQ16MatMul && [.q4Row, .q4Group, .q4_0].contains(type)
-                        out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label + (q16Prefill ? "+q16act" : ""), m: m, n: n, k: k,
-                                          threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k), int16: q16Prefill))
-                        if q16Prefill {
-                            let t32 = try measure(warmup: 1, repetitions: reps) { try f32.matmul(w, x, tokens: m, into: &y) }
-                            out.append(figure(op: "matmul.\(name)", type: label + "+f32act", m: m, n: n, k: k, threads: threads,
-                                              timing: t32, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        out.append(figure(op: "\(m == 1 ? "matvec" : "matmul").\(name)", type: label, m: m, n: n, k: k,
+                                          threads: threads, timing: timing, bytes: bytes, flops: 2.0 * Double(m * n * k)))
+                        // INT4 prefill again with 16-bit activations (--activations q16-prefill), where the table has it
+                        if m > 1, q16p.hasQ16MatMul, [.q4Row, .q4Group, .q4_0].contains(type) {
+                            let t16 = try measure(warmup: 1, repetitions: reps) { try q16p.matmul(w, x, tokens: m, into: &y) }
+                            out.append(figure(op: "matmul.\(name)", type: label + "+q16act", m: m, n: n, k: k, threads: threads,
+                                              timing: t16, bytes: bytes, flops: 2.0 * Double(m * n * k), int16: true))
                         }
                         if m > 1, let narrow {
                             let t2 = try measure(warmup: 1, repetitions: reps) { try narrow.matmul(w, x, tokens: m, into: &y) }
