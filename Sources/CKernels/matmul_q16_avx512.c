@@ -17,6 +17,7 @@
  * half a convert, the scale product and an FMA.
  */
 #include "internal.h"
+#include "simd_avx2.h"
 
 #if GLMK_X86
 #include <immintrin.h>
@@ -106,26 +107,6 @@ Q16_INLINE void unpack_row(int16_t *out, float *scales, int64_t scale_stride, co
     }
 }
 
-/// out[p][j] = in[j][p] for 8 x 8 int32 blocks: the 32 rows' pairs into (pairs, 32).
-Q16_INLINE void transpose8x8(int32_t *out, int64_t out_stride, const int32_t *in, int64_t in_stride) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(in + i * in_stride)));
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_si256((__m256i *)(out + i * out_stride), _mm256_castps_si256(_mm256_permute2f128_ps(r[i], r[i + 4], 0x20)));
-        _mm256_storeu_si256((__m256i *)(out + (i + 4) * out_stride), _mm256_castps_si256(_mm256_permute2f128_ps(r[i], r[i + 4], 0x31)));
-    }
-}
-
 /// C (mr, 32) += sum over blocks of (W blocks . X blocks) x scales: wp (kc/2, 32) int32 pairs,
 /// ws (kc/32, 32) weight scales, xp (kc/2, 6) pairs and xs (kc/32, 6) scales of the tile.
 Q16_INLINE void tile_kernel(int mr, int64_t kc, const int32_t *xp, const float *xs, const int32_t *wp, const float *ws,
@@ -183,9 +164,10 @@ __attribute__((target(Q16_TARGET))) static void panel(float *y, int64_t y_stride
             for (int64_t b = 0; b < kc / GLMK_QK; b++) ws[b * NR + j] = 0.0f;
         }
     }
-    // (32 rows, kc/2 pairs) -> (kc/2 pairs, 32 rows)
+    // (32 rows, kc/2 pairs) -> (kc/2 pairs, 32 rows): the pairs move as 32-bit values
     for (int64_t p = 0; p < kc / 2; p += 8)
-        for (int64_t j = 0; j < NR; j += 8) transpose8x8(wp + p * NR + j, NR, (const int32_t *)(rows + j * KC) + p, KC / 2);
+        for (int64_t j = 0; j < NR; j += 8)
+            glmk_transpose8x8((float *)(wp + p * NR + j), NR, (const float *)(rows + j * KC) + p, KC / 2);
     float edge[MR * NR];
     for (int64_t t = 0; t < m; t += MR) {
         const int mr = (int)(m - t < MR ? m - t : MR);

@@ -284,33 +284,12 @@ GLMK_AVX2 static void pack_tile(float *xp, int mr, const float *x, int64_t x_str
     }
 }
 
-/// out[k][j] = in[j][k] for an 8 x 8 block: rows are read at `in_stride`, written at `out_stride`.
-GLMK_AVX2_INLINE void transpose8x8(float *out, int64_t out_stride, const float *in, int64_t in_stride) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(in + i * in_stride);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    // r0..r3: columns 0, 1, 2, 3 of rows 0-3 (low lanes) and columns 4-7 (high lanes); r4..r7 likewise for rows 4-7
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(out + i * out_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(out + (i + 4) * out_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
-}
-
 /// panel (kc, nr) = rows (nr, kc)^T, 8 x 8 blocks in registers (the scalar loop was
 /// ~15% of a 128-token prefill: the panel is rebuilt for every K-block).
 GLMK_AVX2 static void transpose_panel(float *panel, int nr, const float *rows, int64_t row_stride, int64_t kc) {
     int64_t k = 0;
     for (; k + 8 <= kc; k += 8)
-        for (int64_t j = 0; j < nr; j += 8) transpose8x8(panel + k * nr + j, nr, rows + j * row_stride + k, row_stride);
+        for (int64_t j = 0; j < nr; j += 8) glmk_transpose8x8(panel + k * nr + j, nr, rows + j * row_stride + k, row_stride);
     for (; k < kc; k++)
         for (int64_t j = 0; j < nr; j++) panel[k * nr + j] = rows[j * row_stride + k];
 }

@@ -66,6 +66,28 @@ GLMK_AVX2_INLINE __m256 glmk_exp_nonpositive256(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
+/// out[k][j] = in[j][k] for an 8 x 8 block of 32-bit values (floats, or int32 pairs read
+/// as floats): rows are read at `in_stride`, written at `out_stride` (in elements).
+GLMK_AVX2_INLINE void glmk_transpose8x8(float *out, int64_t out_stride, const float *in, int64_t in_stride) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(in + i * in_stride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    // r0..r3: columns 0, 1, 2, 3 of rows 0-3 (low lanes) and columns 4-7 (high lanes); r4..r7 likewise for rows 4-7
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(out + i * out_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(out + (i + 4) * out_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
 /// silu(x) = x sigmoid(x), the sigmoid from e^-|x| so the exponential never overflows:
 /// 1 / (1 + e) for x >= 0, e / (1 + e) below (relative error ~1e-7 from the exp).
 GLMK_AVX2_INLINE __m256 glmk_silu256(__m256 x) {

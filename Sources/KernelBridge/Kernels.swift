@@ -41,6 +41,10 @@ public enum ActivationPrecision: String, Sendable, CaseIterable {
     }
 }
 
+/// The C type of the mat-mat entries that take FP32 activations (matmul, matmul_q16).
+private typealias MatmulEntry = @convention(c) (UnsafeMutablePointer<Float>?, Int64, UnsafePointer<glmk_matrix>?, UnsafePointer<Float>?,
+                                                Int64, Int64, UnsafePointer<Float>?, glmk_workspace) -> glmk_status
+
 public struct Kernels: Sendable {
     public let isa: InstructionSet
     public let activations: ActivationPrecision
@@ -151,10 +155,16 @@ public struct Kernels: Sendable {
         if m == 1 { return try matvec(w, x, bias: bias, into: &y) }
         if activations == .q8, activations.applies(to: w), try matmulQ8(w, x, tokens: m, bias: bias, into: &y) { return }
         if activations == .q16Prefill, activations.applies(to: w), try matmulQ16(w, x, tokens: m, bias: bias, into: &y) { return }
-        let fn = table.matmul!
         let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL, $0, Int64(m), nil) }
+        let status = callMatmul(table.matmul!, w, x, tokens: m, bias: bias, workspace: workspace, into: &y)
+        try KernelError.check(status, "matmul.\(w.type.rawValue)", "\(m) tokens, \(w.rows)x\(w.cols)")
+    }
+
+    /// Calls a table mat-mat of the FP32-input form (matmul, matmul_q16) with `workspace` bytes of scratch.
+    private func callMatmul(_ fn: MatmulEntry, _ w: WeightMatrix, _ x: [Float], tokens m: Int, bias: [Float]?, workspace: Int,
+                            into y: inout [Float]) -> glmk_status {
         let base = KernelScratch.current.reserve(workspace)
-        let status = w.withDescriptor { desc in
+        return w.withDescriptor { desc in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     withOptionalPointer(bias) {
@@ -164,7 +174,6 @@ public struct Kernels: Sendable {
                 }
             }
         }
-        try KernelError.check(status, "matmul.\(w.type.rawValue)", "\(m) tokens, \(w.rows)x\(w.cols)")
     }
 
     /// Y = X W^T + b with each token's x rounded to 16 bits per 32-block and integer dot
@@ -176,17 +185,7 @@ public struct Kernels: Sendable {
         guard let fn = table.matmul_q16 else { return false }
         let workspace = w.withDescriptor { glmk_workspace_bytes(isa.cValue, GLMK_WS_MATMUL_Q16, $0, Int64(m), nil) }
         guard workspace > 0 else { return false } // a type or shape the kernel does not take
-        let base = KernelScratch.current.reserve(workspace)
-        let status = w.withDescriptor { desc in
-            x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    withOptionalPointer(bias) {
-                        fn(yp.baseAddress, Int64(w.rows), desc, xp.baseAddress, Int64(w.cols), Int64(m), $0,
-                           glmk_workspace(data: base, bytes: workspace))
-                    }
-                }
-            }
-        }
+        let status = callMatmul(fn, w, x, tokens: m, bias: bias, workspace: workspace, into: &y)
         if status == GLMK_ERR_UNSUPPORTED { return false }
         try KernelError.check(status, "matmul_q16.\(w.type.rawValue)", "\(m) tokens, \(w.rows)x\(w.cols)")
         return true

@@ -1,6 +1,7 @@
 // GoldenModelTests.swift — the whole runtime (converter, model file, forward
 // pass, KV cache, prompt layout) against logits computed by the model
-// authors' own reference code (Tests/Fixtures/*/README.md).
+// authors' own reference code (Tests/Fixtures/*/README.md), for GLM-130B and
+// ChatGLM-6B and the kin (ChatGLM3, GLM-4, GLM-4-0414: KinGoldenTests.swift).
 
 import Foundation
 import GLMRuntime
@@ -21,7 +22,7 @@ private let architectures = ["glm-130b-tiny", "chatglm-6b-tiny"]
 
 @Suite("Golden models (reference logits)", .serialized)
 struct GoldenModelTests {
-    @Test("prompt logits match the reference at every position", arguments: architectures)
+    @Test("prompt logits match the reference at every position", arguments: architectures + kinArchitectures)
     func promptLogits_matchReference(arch: String) throws {
         let golden = try Golden(arch)
         let model = try ConvertedModels.model(arch, .f32)
@@ -34,7 +35,7 @@ struct GoldenModelTests {
         }
     }
 
-    @Test("greedy generation over the KV cache matches the reference step by step", arguments: architectures)
+    @Test("greedy generation over the KV cache matches the reference step by step", arguments: architectures + kinArchitectures)
     func cachedGreedyGeneration_matchesReference(arch: String) throws {
         let golden = try Golden(arch)
         let model = try ConvertedModels.model(arch, .f32)
@@ -56,7 +57,7 @@ struct GoldenModelTests {
         }
     }
 
-    @Test("one pass over prompt plus generated tokens matches the reference's uncached pass", arguments: architectures)
+    @Test("one pass over prompt plus generated tokens matches the reference's uncached pass", arguments: architectures + kinArchitectures)
     func fullPassWithoutCache_matchesReference(arch: String) throws {
         let golden = try Golden(arch)
         let model = try ConvertedModels.model(arch, .f32)
