@@ -11,10 +11,13 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Chat with a model: one message per line, answers streamed.",
         discussion: """
-        ChatGLM-6B models get their chat template ([Round i] 问：… 答：…); GLM-130B has none, so its \
-        chat is a plain continuation of the conversation. Every turn runs its whole prompt again: GLM \
-        attends bidirectionally over the prompt, so a new turn changes every earlier position's keys. \
-        When the history no longer fits the context, the oldest turns are dropped and the chat says so. \
+        Each model gets its own chat template: ChatGLM-6B's [Round i] 问：… 答：…, ChatGLM2's rounds, \
+        ChatGLM3's and GLM-4's role tokens (<|user|>, <|assistant|>); GLM-130B has none, so its chat is a \
+        plain continuation of the conversation. GLM-130B and ChatGLM-6B run every turn's whole prompt \
+        again (they attend bidirectionally over the prompt, so a new turn changes every earlier \
+        position's keys); the causal ChatGLM2/3 and GLM-4 keep the KV cache of the earlier turns and run \
+        only the new tokens. When the history no longer fits the context, the oldest turns are dropped \
+        and the chat says so. \
         Type `clear` to forget the history and `stop` (or Ctrl-D) to leave. On a terminal a prompt is \
         shown; with piped input each answer is written to stdout followed by a newline.
         """
@@ -22,6 +25,11 @@ struct ChatCommand: ParsableCommand {
 
     @Argument(help: "The model file (.gguf); default: the small bilingual model shipped in models/.")
     var model: String?
+
+    @Option(help: "Tokens the conversation's KV cache holds (default: the model's context, at most \(ChatCommand.defaultContext): the kin's contexts of 32K-128K tokens would take gigabytes).")
+    var context: Int?
+
+    static let defaultContext = 8192
 
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var runtime: RuntimeOptions
@@ -32,7 +40,12 @@ struct ChatCommand: ParsableCommand {
         }
         try runtime.apply()
         let (glm, codec) = try loadTokenizer(model)
-        let session = try InferenceSession(model: glm, capacity: glm.config.contextLength, kernels: runtime.kernelSet(for: glm),
+        if let context, !(1...(1 << 20)).contains(context) { throw ValidationError("--context must be in 1...2^20, got \(context)") }
+        let capacity = min(context ?? ChatCommand.defaultContext, glm.config.contextLength)
+        if context == nil, glm.config.contextLength > capacity {
+            printError("(the chat holds \(capacity) of the model's \(glm.config.contextLength) context tokens; --context raises it)")
+        }
+        let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm),
                                            fusion: !runtime.noFusion, kvType: runtime.kvType)
         let chat = ChatSession(session: session, codec: codec)
         let terminal = isatty(0) != 0
@@ -52,7 +65,7 @@ struct ChatCommand: ParsableCommand {
             let reply = try chat.respond(message, parameters: parameters) { FileHandle.standardOutput.write(Data($0.utf8)) }
             FileHandle.standardOutput.write(Data("\n".utf8))
             if reply.droppedTurns > 0 {
-                printError("(dropped the \(reply.droppedTurns) oldest turn\(reply.droppedTurns == 1 ? "" : "s"): the history no longer fits the context of \(glm.config.contextLength) tokens)")
+                printError("(dropped the \(reply.droppedTurns) oldest turn\(reply.droppedTurns == 1 ? "" : "s"): the history no longer fits the context of \(capacity) tokens)")
             }
             parameters.seed &+= 1 // each turn its own sampling stream, the chat still repeatable
         }
