@@ -30,6 +30,7 @@ public final class InferenceSession {
         let capacity = min(capacity ?? model.config.contextLength, model.config.contextLength)
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
         cache = try kvType.make(config: model.config, capacity: capacity)
+        cachedIDs.reserveCapacity(capacity) // appended to every step: growing it would allocate in decode
         pass = try ForwardPass(model: model, kernels: try kernels ?? Kernels(), fusion: fusion)
     }
 
