@@ -68,5 +68,10 @@ struct KinTokenizerTests {
         model["merges"] = ["Ġ nonexistent"]
         json["model"] = model
         #expect(throws: TokenizerError.self) { try ByteLevelBPE(tokenizerJSON: JSONSerialization.data(withJSONObject: json), source: "t") }
+        // a pre-tokenizer regex other than the known ones (a hostile one could backtrack for ever) is refused
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/glm4-0414.json"))
+        let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: #"\\p{N}{1,3}"#, with: #"(a+)+b"#)
+        #expect(text != String(decoding: data, as: UTF8.self), "the fixture's pattern was edited")
+        #expect(throws: TokenizerError.self) { try ByteLevelBPE(tokenizerJSON: Data(text.utf8), source: "t") }
     }
 }

@@ -63,6 +63,11 @@ public struct ByteLevelBPE: TextTokenizer, @unchecked Sendable { // Regex is imm
         for (spelling, id) in specialTokens where id < tokens.count || spelling.isEmpty {
             throw fail("special token '\(spelling)' (\(id)) is inside the text vocabulary")
         }
+        // a pattern from a file runs on every prompt and a hostile one can backtrack for ever
+        // (the regex engine has no time limit): only the pre-tokenizers of the models known run
+        guard Self.knownPatterns.contains(pattern) else {
+            throw TokenizerError.unsupported(file: source, feature: "a pre-tokenizer regex other than GLM-4's or GPT-2's (\(pattern.prefix(80)))")
+        }
         do { splitter = try Regex(pattern) } catch { throw fail("pre-tokenizer pattern does not compile: \(error)") }
         (self.tokens, self.rule, self.pattern, self.merges, self.wholeTokens) = (tokens, rule, pattern, merges, wholeTokens)
         (self.specialTokens, self.ids, mergeRanks, self.byteTokens) = (specialTokens, ids, ranks, byteTokens)
@@ -128,6 +133,12 @@ extension ByteLevelBPE {
     public static let glm4Pattern =
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
+    /// GPT-2's pre-tokenizer (a ByteLevel pre-tokenizer with use_regex).
+    public static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
+    /// The pre-tokenizer patterns a tokenizer may name.
+    public static let knownPatterns: Set<String> = [glm4Pattern, gpt2Pattern]
+
     /// GLM-4-9B's special tokens, numbered from the end of the ranks (tokenization_chatglm.py).
     public static let glm4SpecialTokens = ["<|endoftext|>", "[MASK]", "[gMASK]", "[sMASK]", "<sop>", "<eop>", "<|system|>",
                                            "<|user|>", "<|assistant|>", "<|observation|>", "<|begin_of_image|>",
@@ -181,7 +192,7 @@ extension ByteLevelBPE {
                 guard step["add_prefix_space"] as? Bool != true else { throw fail("ByteLevel add_prefix_space") }
                 if step["use_regex"] as? Bool != false {
                     guard pattern == nil else { throw fail("two pre-tokenizer regexes") }
-                    pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+                    pattern = Self.gpt2Pattern
                 }
             default: throw fail("pre-tokenizer \(step["type"] ?? "?")")
             }
