@@ -189,11 +189,16 @@ private final class Batch {
         do {
             let generator = try SequenceGenerator(codec: model.codec, prompt: job.prompt, parameters: job.parameters,
                                                   endTokens: model.codec.stopTokens)
-            let sequence = free.removeLast()
+            // a causal model's free sequence that holds the longest start of this prompt (a chat
+            // sent again with one more turn) keeps that part of its cache; any free one otherwise
+            let causal = !model.model.config.bidirectionalPrefix
+            let best = free.indices.max { free[$0].reusable(for: job.prompt, causal: causal) < free[$1].reusable(for: job.prompt, causal: causal) }!
+            let sequence = free.remove(at: best)
             let running = Running(job: job, sequence: sequence, generator: generator,
                                   text: ResponseText(architecture: job.kind == .chat ? model.model.config.architectureType : nil))
             do {
-                try decoder.beginPrefill(sequence, prompt: job.prompt)
+                let kept = try decoder.beginPrefill(sequence, prompt: job.prompt)
+                metrics.promptTokensReused(kept)
             } catch {
                 free.append(sequence)
                 throw error

@@ -9,7 +9,7 @@ public final class ServerMetrics: @unchecked Sendable {
     // @unchecked: every field is guarded by `lock`.
     private let lock = NSLock()
     private var requests: [String: Int] = [:]   // "route\u{0}status"
-    private var promptTokens = 0, completionTokens = 0
+    private var promptTokens = 0, completionTokens = 0, reusedPromptTokens = 0
     private var queueDepth = 0, active = 0, lastBatch = 0
     private var batchSizes = Histogram(bounds: [1, 2, 4, 8, 16, 32, 64])
     private var ttft = Histogram(bounds: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
@@ -31,6 +31,9 @@ public final class ServerMetrics: @unchecked Sendable {
 
     func countRequest(route: String, status: Int) { locked { requests[route + "\u{0}" + String(status), default: 0] += 1 } }
     func countTokens(prompt: Int, completion: Int) { locked { promptTokens += prompt; completionTokens += completion } }
+    /// Prompt tokens whose keys and values a sequence's cache kept from an earlier request (causal models).
+    func promptTokensReused(_ n: Int) { locked { reusedPromptTokens += n } }
+    var promptTokensReusedTotal: Int { lock.lock(); defer { lock.unlock() }; return reusedPromptTokens }
     func setQueueDepth(_ n: Int) { locked { queueDepth = n } }
     func setActive(_ n: Int) { locked { active = n } }
     /// One decode step of `n` sequences.
@@ -61,6 +64,8 @@ public final class ServerMetrics: @unchecked Sendable {
         }
         metric("glm_prompt_tokens_total", "counter", "Prompt tokens of finished requests.")
         out += "glm_prompt_tokens_total \(promptTokens)\n"
+        metric("glm_prompt_tokens_reused_total", "counter", "Prompt tokens whose KV cache was kept from an earlier request (causal models).")
+        out += "glm_prompt_tokens_reused_total \(reusedPromptTokens)\n"
         metric("glm_completion_tokens_total", "counter", "Generated tokens of finished requests.")
         out += "glm_completion_tokens_total \(completionTokens)\n"
         metric("glm_queue_depth", "gauge", "Requests waiting for the model.")

@@ -90,3 +90,36 @@ struct KinChatTests {
         #expect(causal.reusePrefix(of: [1, 2]) == 1, "at least one token runs, for its logits")
     }
 }
+
+@Suite("The batch decoder keeps a causal prompt's cached start", .serialized)
+struct BatchPrefixReuseTests {
+    @Test("a prompt that starts with a sequence's cached tokens prefills only the rest, to the logits of a fresh prefill")
+    func beginPrefill_keepsTheCachedStart() throws {
+        let model = try ConvertedModels.model("glm-tiny", .q8_0)
+        let decoder = try BatchDecoder(model: model, maxSequences: 2)
+        let s = try decoder.makeSequence(capacity: 96)
+        let first: [Int32] = [5, 17, 42, 99, 3, 77, 120]
+        #expect(try decoder.beginPrefill(s, prompt: first) == 0)
+        _ = try decoder.continuePrefill(layers: model.config.layers)
+        _ = try decoder.decode([s], tokens: [8])
+        _ = try decoder.decode([s], tokens: [9])
+        #expect(s.cachedIDs == first + [8, 9])
+        let second = first + [8, 9, 31, 64, 11]
+        #expect(try decoder.beginPrefill(s, prompt: second) == first.count + 2)
+        let reused = try #require(try decoder.continuePrefill(layers: model.config.layers))
+        let fresh = try InferenceSession(model: model, capacity: 96).forward(second)
+        #expect(maxAbsDiff(reused, fresh) <= 1e-4 * fresh.map(abs).max()!, "kept vs fresh: \(maxAbsDiff(reused, fresh))")
+        #expect(s.length == second.count && s.cachedIDs == second)
+        // a prompt that parts from the cache after two tokens keeps two
+        #expect(try decoder.beginPrefill(s, prompt: [5, 17, 1, 2]) == 2)
+        decoder.cancelPrefill()
+        // GLM-130B and ChatGLM-6B never keep a cache across prompts
+        let v1 = try ConvertedModels.model("chatglm-6b-tiny", .f32)
+        let d1 = try BatchDecoder(model: v1, maxSequences: 1)
+        let s1 = try d1.makeSequence(capacity: 32)
+        let p: [Int32] = [5, 6, 7, v1.config.tokens.gmask, v1.config.tokens.sop]
+        _ = try d1.beginPrefill(s1, prompt: p)
+        _ = try d1.continuePrefill(layers: v1.config.layers)
+        #expect(try d1.beginPrefill(s1, prompt: p + [9]) == 0)
+    }
+}

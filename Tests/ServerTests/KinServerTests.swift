@@ -49,5 +49,14 @@ struct KinServerTests {
             }
         }
         #expect(expected.contains(loaded.codec.tokenizer.specialTokens["<|system|>"]!))
+        // the same conversation sent again with one more turn: the sequence's cache keeps its start
+        let before = metrics.promptTokensReusedTotal
+        let again = #"{"model": "glm4-tiny", "max_tokens": 2, "temperature": 0, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}, {"role": "user", "content": "More"}]}"#
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: [.contentType: "application/json"],
+                                     body: ByteBuffer(string: again)) { r throws in #expect(r.status == .ok) }
+        }
+        #expect(metrics.promptTokensReusedTotal - before >= expected.count, "reused \(metrics.promptTokensReusedTotal - before) of a \(expected.count)-token start")
+        #expect(metrics.prometheusText().contains("glm_prompt_tokens_reused_total"))
     }
 }

@@ -11,6 +11,9 @@
 // one slice rather than by its whole prefill. The slices are of layers, not
 // of tokens, because GLM's prompt is bidirectional: every prompt token's keys
 // depend on the whole prompt, so the prompt must pass each layer in one piece.
+// A causal model's (ChatGLM2/3, GLM-4) sequence keeps the keys and values of
+// the tokens a new prompt shares with what it held (a chat's earlier turns
+// sent again): only the rest is prefilled.
 
 import KernelBridge
 
@@ -21,16 +24,34 @@ public final class BatchDecoder {
     private let decodePass: ForwardPass
     private let prefillPass: ForwardPass
     private var ids: [Int32] = []
-    private var pending: (sequence: Sequence, tokens: Int, nextLayer: Int)?
+    /// The prompt being prefilled: its sequence, its length, the first token it runs (the ones
+    /// before were in the cache already) and the next layer.
+    private var pending: (sequence: Sequence, tokens: Int, start: Int, nextLayer: Int)?
+    /// The pending prompt's ids that run (they join the sequence's cached ids when it finishes).
+    private var pendingIDs: [Int32] = []
 
     /// One sequence: its cache and its prompt's layout.
     public final class Sequence {
         public let cache: any KVCache
         fileprivate(set) var layout: PromptLayout?
+        /// The ids whose keys and values the cache holds, in order.
+        public fileprivate(set) var cachedIDs: [Int32] = []
         public var length: Int { cache.length }
         public var capacity: Int { cache.capacity }
 
-        fileprivate init(cache: any KVCache) { self.cache = cache }
+        fileprivate init(cache: any KVCache) {
+            self.cache = cache
+            cachedIDs.reserveCapacity(cache.capacity) // appended to every step: growing it would allocate
+        }
+
+        /// How many of `prompt`'s first tokens this sequence's cache can keep for it: the
+        /// shared prefix of a causal model's ids (at least one token left to run), 0 otherwise.
+        public func reusable(for prompt: [Int32], causal: Bool) -> Int {
+            guard causal else { return 0 }
+            var k = 0
+            while k < min(cachedIDs.count, prompt.count - 1), cachedIDs[k] == prompt[k] { k += 1 }
+            return k
+        }
     }
 
     public init(model: GLMModel, maxSequences: Int, kernels: (any KernelSet)? = nil, fusion: Bool = true) throws {
@@ -61,9 +82,12 @@ public final class BatchDecoder {
     /// Whether a prompt is part-way through its layers.
     public var isPrefilling: Bool { pending != nil }
 
-    /// Starts the prefill of `prompt` into `sequence` (emptied first). `layout` overrides
-    /// the one read from the prompt (blank filling names the mask it fills).
-    public func beginPrefill(_ sequence: Sequence, prompt: [Int32], layout: PromptLayout? = nil) throws {
+    /// Starts the prefill of `prompt` into `sequence`: a causal model keeps the cached tokens
+    /// the prompt starts with (Sequence.reusable) and runs the rest; otherwise the sequence is
+    /// emptied first. `layout` overrides the one read from the prompt (blank filling names the
+    /// mask it fills). Returns the prompt tokens whose cache was kept.
+    @discardableResult
+    public func beginPrefill(_ sequence: Sequence, prompt: [Int32], layout: PromptLayout? = nil) throws -> Int {
         let c = model.config
         guard pending == nil else { throw GenerationError.invalidArgument("a prefill is already running") }
         guard !prompt.isEmpty else { throw GenerationError.invalidArgument("the prompt is empty") }
@@ -73,20 +97,26 @@ public final class BatchDecoder {
         if let bad = prompt.first(where: { $0 < 0 || Int($0) >= c.vocab }) {
             throw GenerationError.invalidArgument("token id \(bad) is outside the vocabulary [0, \(c.vocab))")
         }
-        sequence.cache.length = 0
+        let kept = layout == nil ? sequence.reusable(for: prompt, causal: !c.bidirectionalPrefix) : 0
+        sequence.cache.length = kept
+        sequence.cachedIDs.removeSubrange(kept...)
         sequence.layout = layout ?? PromptLayout(ids: prompt, tokens: c.tokens)
-        try prefillPass.embed(prompt)
-        prefillPass.setPositions(row: 0, start: 0, count: prompt.count, layout: sequence.layout!)
-        pending = (sequence, prompt.count, 0)
+        let rest = Array(prompt[kept...])
+        pendingIDs = rest
+        try prefillPass.embed(rest)
+        prefillPass.setPositions(row: 0, start: kept, count: rest.count, layout: sequence.layout!)
+        pending = (sequence, prompt.count, kept, 0)
+        return kept
     }
 
     /// Runs the pending prompt through up to `layers` more layers. Returns the logits of
     /// its last position once every layer has run (the sequence then holds the prompt).
     public func continuePrefill(layers: Int) throws -> [Float]? {
-        guard let (sequence, m, next) = pending else { throw GenerationError.invalidArgument("no prefill is running") }
+        guard let (sequence, total, start, next) = pending else { throw GenerationError.invalidArgument("no prefill is running") }
+        let m = total - start
         let end = min(model.layers.count, next + max(1, layers))
         prefillPass.segments.removeAll(keepingCapacity: true)
-        prefillPass.segments.append(Segment(cache: sequence.cache, row: 0, count: m, start: 0,
+        prefillPass.segments.append(Segment(cache: sequence.cache, row: 0, count: m, start: start,
                                             bidirectionalLength: prefillPass.bidirectionalLength(sequence.layout!)))
         do {
             try prefillPass.layers(next..<end, rows: m, batched: false)
@@ -95,12 +125,13 @@ public final class BatchDecoder {
             throw error
         }
         guard end == model.layers.count else {
-            pending = (sequence, m, end)
+            pending = (sequence, total, start, end)
             return nil
         }
         pending = nil
-        sequence.cache.length = m
-        try prefillPass.logits(rows: (m - 1)..<m) { _ in m - 1 }
+        sequence.cache.length = total
+        sequence.cachedIDs.append(contentsOf: pendingIDs)
+        try prefillPass.logits(rows: (m - 1)..<m) { _ in total - 1 }
         return Array(prefillPass.buffers.logits[0..<model.config.vocab])
     }
 
@@ -132,7 +163,10 @@ public final class BatchDecoder {
                                                bidirectionalLength: decodePass.bidirectionalLength(s.layout!)))
         }
         try decodePass.layers(0..<model.layers.count, rows: b, batched: true)
-        for s in sequences { s.cache.length += 1 }
+        for (s, token) in zip(sequences, tokens) {
+            s.cache.length += 1
+            s.cachedIDs.append(token)
+        }
         try decodePass.logits(rows: 0..<b) { sequences[$0].length - 1 }
         return decodePass.buffers.logits
     }
