@@ -198,7 +198,6 @@ enum { GLMK_TILE_NR_MAX = 32, GLMK_TILE_MR_MAX = 32 };
 typedef struct {
     int mr, nr; // nr a multiple of 8
     void (*run)(int mr, int64_t kc, const float *xp, const float *panel, float *c, int64_t c_stride);
-    int x_in_l2; // K-blocks short enough that all tokens' packed X stays in L2 (glmk_matmul_kc_for)
 } glmk_fp32_tile;
 extern const glmk_fp32_tile glmk_tile_avx2;   // 6 x 16 on ymm
 extern const glmk_fp32_tile glmk_tile_avx512; // products_avx512.c: 12 x 32 on zmm
@@ -306,8 +305,6 @@ glmk_status glmk_check_dequantize(const float *out, const glmk_matrix *w, int64_
 
 /// K-block for the FP32 mat-mat panels, chosen from the L2 cache size (topology.c).
 int64_t glmk_matmul_kc(void);
-/// The K-block for m tokens in tiles of mr: glmk_matmul_kc(), shortened so that the packed
-/// X block fits half of L2 (the tiles that ask for it: glmk_fp32_tile.x_in_l2).
-int64_t glmk_matmul_kc_for(int64_t m, int mr);
+
 
 #endif

@@ -334,13 +334,13 @@ GLMK_AVX2 static void matmul_panel(float *y, int64_t y_stride, const glmk_matrix
 }
 
 /// X's packed K-block (shared) and each thread's panel rows and panel, in bytes.
-static int64_t block_kc(const glmk_matrix *w, int64_t m, const glmk_fp32_tile *tl) {
-    const int64_t kc = tl->x_in_l2 ? glmk_matmul_kc_for(m, tl->mr) : glmk_matmul_kc();
+static int64_t block_kc(const glmk_matrix *w) {
+    const int64_t kc = glmk_matmul_kc();
     return w->cols < kc ? w->cols : kc;
 }
 
 static void matmul_piece_bytes(const glmk_matrix *w, int64_t m, const glmk_fp32_tile *tl, size_t *shared, size_t *per_thread) {
-    const int64_t kc_max = block_kc(w, m, tl);
+    const int64_t kc_max = block_kc(w);
     const int mr = tl->mr;
     *shared = GLMK_WS_ROUND((size_t)(((m + mr - 1) / mr) * mr * kc_max) * sizeof(float));
     *per_thread = 2 * GLMK_WS_ROUND((size_t)(tl->nr * kc_max) * sizeof(float));
@@ -361,7 +361,7 @@ glmk_status glmk_matmul_tiled(float *y, int64_t y_stride, const glmk_matrix *w, 
     if (status != GLMK_OK) return status;
     if (m <= 0 || y_stride < w->rows || x_stride < w->cols) return GLMK_ERR_INVALID_ARGUMENT;
     const int mr = tl->mr;
-    const int64_t kc_max = block_kc(w, m, tl);
+    const int64_t kc_max = block_kc(w);
     const int64_t panels = (w->rows + tl->nr - 1) / tl->nr, tiles = (m + mr - 1) / mr;
     const int threads = glmk_workspace_threads();
     size_t shared, per_thread;

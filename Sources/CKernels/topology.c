@@ -71,20 +71,6 @@ int64_t glmk_matmul_kc(void) {
     return kc < 256 ? 256 : (kc > 4096 ? 4096 : kc);
 }
 
-int64_t glmk_matmul_kc_for(int64_t m, int mr) {
-    // the packed X block (every token's kc values) in half of L2, so each panel's pass
-    // over the tiles reads X from L2 rather than L3 (the 24-token zmm tile consumes X
-    // at ~8 bytes per cycle, more than one core's share of L3 delivers)
-    pthread_once(&cached_once, load_cached);
-    const int64_t kc = glmk_matmul_kc();
-    const int64_t padded = (m + mr - 1) / mr * mr;
-    const int64_t l2 = cached.l2_bytes > 0 ? cached.l2_bytes : 1 << 20;
-    int64_t fit = padded > 0 ? l2 / 2 / (padded * (int64_t)sizeof(float)) : kc;
-    fit = fit / 256 * 256;
-    if (fit < 256) fit = 256;
-    return fit < kc ? fit : kc;
-}
-
 // MARK: - Threads
 
 int32_t glmk_threads_default(void) {

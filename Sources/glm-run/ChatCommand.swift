@@ -31,6 +31,9 @@ struct ChatCommand: ParsableCommand {
 
     static let defaultContext = 8192
 
+    @Option(help: "A system message, for the templates that have a system role (ChatGLM3, GLM-4).")
+    var system: String?
+
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -48,6 +51,7 @@ struct ChatCommand: ParsableCommand {
         let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm),
                                            fusion: !runtime.noFusion, kvType: runtime.kvType)
         let chat = ChatSession(session: session, codec: codec)
+        chat.system = system
         let terminal = isatty(0) != 0
         if terminal { printError("Chatting with \((model as NSString).lastPathComponent). `clear` forgets the history, `stop` or Ctrl-D ends.") }
         var parameters = sampling.parameters

@@ -28,6 +28,8 @@ public enum FuzzTargets {
         Target(name: "sentencepiece", summary: "SentencePiece .model -> encode and decode of fixed and fuzzed text", run: sentencePiece),
         Target(name: "prompt", summary: "prompt text -> prompt builder (special spellings, invalid UTF-8) -> decode", run: prompt),
         Target(name: "bench-json", summary: "bench results JSON -> machine rates", run: benchJSON),
+        Target(name: "tiktoken", summary: "a tiktoken rank file (GLM-4-9B's tokenizer.model) -> encode and decode", run: tiktoken),
+        Target(name: "tokenizer-json", summary: "a Hugging Face tokenizer.json (GLM-4-0414's) -> encode and decode", run: tokenizerJSON),
     ]
 
     public static func named(_ name: String) -> Target? { all.first { $0.name == name } }
@@ -54,7 +56,7 @@ public enum FuzzTargets {
     static func gguf(_ bytes: [UInt8]) -> Bool {
         let path = write(bytes, "model.gguf")
         guard let file = try? GGUFFile(path: path) else { return false }
-        _ = try? GLMTokenizer(gguf: file).map { tokenizer in
+        _ = try? TextTokenizers.load(gguf: file).map { tokenizer in
             let ids = tokenizer.encode("The meaning of life 床前明月光 \n\t  x")
             _ = try? tokenizer.decode(ids)
         }
@@ -96,7 +98,7 @@ public enum FuzzTargets {
         for arch in Architectures.all where arch.recognises(checkpointConfig: json) {
             guard let config = try? arch.config(fromCheckpoint: json, source: "config.json"),
                   (try? config.validate(source: "config.json")) != nil else { continue }
-            _ = CheckpointNames.plan(config).count
+            _ = arch.checkpointTensors(config).count
             accepted = true
         }
         return accepted
@@ -104,6 +106,23 @@ public enum FuzzTargets {
 
     /// The fixed texts every fuzzed model encodes, then the input's tail as text.
     private static let texts = ["", " ", "The meaning of life", "床前明月光，\n疑是地上霜。", "  a  b\t[MASK] 🙂 ﬁ ①"]
+
+    /// Encodes the fixed texts and decodes what came out: a byte-level tokenizer is lossless.
+    private static func roundTrips(_ bpe: ByteLevelBPE) -> Bool {
+        texts.allSatisfy { (try? bpe.decode(bpe.encode($0))) == $0 }
+    }
+
+    static func tiktoken(_ bytes: [UInt8]) -> Bool {
+        guard let bpe = try? ByteLevelBPE(tiktoken: Data(bytes), specialTokens: nil, source: "fuzz.tiktoken") else { return false }
+        precondition(roundTrips(bpe), "a tiktoken tokenizer that loads must decode its own encodings back")
+        return true
+    }
+
+    static func tokenizerJSON(_ bytes: [UInt8]) -> Bool {
+        guard let bpe = try? ByteLevelBPE(tokenizerJSON: Data(bytes), source: "fuzz.json") else { return false }
+        precondition(roundTrips(bpe), "a tokenizer.json that loads must decode its own encodings back")
+        return true
+    }
 
     static func sentencePiece(_ bytes: [UInt8]) -> Bool {
         guard let vocabulary = try? TokenizerVocabulary(sentencePieceModel: bytes, file: "fuzz.model") else { return false }

@@ -34,25 +34,7 @@ struct ChatPrefixBench {
                            norm: .rmsNorm, residual: .preNorm, qkvBias: true, linearBias: false)
     }
 
-    func model(layers: Int) throws -> GLMModel {
-        let c = config(layers: layers)
-        let h = c.hidden
-        func vector(_ n: Int, _ value: Float) -> [Float] { [Float](repeating: value, count: n) }
-        var built: [LayerWeights] = []
-        for i in 0..<layers {
-            let seed = UInt64(i * 7 + 1)
-            built.append(LayerWeights(
-                attentionNormWeight: vector(h, 1), attentionNormBias: nil,
-                qkv: try .random(.q4_0, rows: c.qkvWidth, cols: h, seed: seed), qkvBias: vector(c.qkvWidth, 0),
-                attentionOutput: try .random(.q4_0, rows: h, cols: h, seed: seed + 1), attentionOutputBias: nil,
-                ffnNormWeight: vector(h, 1), ffnNormBias: nil,
-                ffnUp: try .random(.q4_0, rows: c.ffnUpRows, cols: h, seed: seed + 2), ffnUpBias: nil,
-                ffnDown: try .random(.q4_0, rows: h, cols: c.ffnInner, seed: seed + 3), ffnDownBias: nil))
-        }
-        return try GLMModel(config: c, tokenEmbedding: .random(.q4_0, rows: c.vocab, cols: h, seed: 99), layers: built,
-                            outputNormWeight: vector(h, 1), outputNormBias: nil,
-                            output: .random(.q4_0, rows: c.vocab, cols: h, seed: 98))
-    }
+    func model(layers: Int) throws -> GLMModel { try SyntheticModel.build(config(layers: layers), type: .q4_0) }
 
     func run(layers: Int, threads: Int) throws -> ChatPrefixFigure {
         try Threads.configure(count: threads)

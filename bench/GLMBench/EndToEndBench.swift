@@ -23,24 +23,7 @@ struct EndToEndBench {
         return c
     }
 
-    func model(layers: Int) throws -> GLMModel {
-        let c = config(layers: layers)
-        let h = c.hidden
-        func vector(_ n: Int, _ value: Float) -> [Float] { [Float](repeating: value, count: n) }
-        var built: [LayerWeights] = []
-        for i in 0..<layers {
-            let seed = UInt64(i * 7 + 1)
-            built.append(LayerWeights(
-                attentionNormWeight: vector(h, 1), attentionNormBias: vector(h, 0),
-                qkv: try .random(.q4Row, rows: 3 * h, cols: h, seed: seed), qkvBias: vector(3 * h, 0),
-                attentionOutput: try .random(.q4Row, rows: h, cols: h, seed: seed + 1), attentionOutputBias: vector(h, 0),
-                ffnNormWeight: vector(h, 1), ffnNormBias: vector(h, 0),
-                ffnUp: try .random(.q4Row, rows: c.ffnUpRows, cols: h, seed: seed + 2), ffnUpBias: vector(c.ffnUpRows, 0),
-                ffnDown: try .random(.q4Row, rows: h, cols: c.ffnInner, seed: seed + 3), ffnDownBias: vector(h, 0)))
-        }
-        return try GLMModel(config: c, tokenEmbedding: .random(.q4Row, rows: c.vocab, cols: h, seed: 99), layers: built,
-                            outputNormWeight: vector(h, 1), outputNormBias: vector(h, 0))
-    }
+    func model(layers: Int) throws -> GLMModel { try SyntheticModel.build(config(layers: layers), type: .q4Row) }
 
     func run(layers: Int, threadCounts: [Int]) throws -> [EndToEndFigure] {
         log("building \(layers) GLM-130B-shaped layer(s) with random INT4 weights (q4_row, GLM-130B's per-row format) ...")

@@ -42,22 +42,7 @@ struct MemoryBench {
         if quick { (c.layers, c.hidden, c.heads, c.kvHeads, c.headDim, c.ffnInner, c.vocab) = (2, 256, 4, 4, 64, 1024, 4096) }
         let (context, generate) = quick ? (256, 64) : (2048, 512)
         log("building a ChatGLM-6B-shaped model (\(c.layers) layers, q4_0) to generate \(generate) tokens at context \(context) ...")
-        let h = c.hidden
-        func vector(_ n: Int, _ value: Float) -> [Float] { [Float](repeating: value, count: n) }
-        var layers: [LayerWeights] = []
-        for i in 0..<c.layers {
-            let seed = UInt64(i * 7 + 1)
-            layers.append(LayerWeights(
-                attentionNormWeight: vector(h, 1), attentionNormBias: vector(h, 0),
-                qkv: try .random(.q4_0, rows: c.qkvWidth, cols: h, seed: seed), qkvBias: vector(c.qkvWidth, 0),
-                attentionOutput: try .random(.q4_0, rows: h, cols: h, seed: seed + 1), attentionOutputBias: vector(h, 0),
-                ffnNormWeight: vector(h, 1), ffnNormBias: vector(h, 0),
-                ffnUp: try .random(.q4_0, rows: c.ffnUpRows, cols: h, seed: seed + 2), ffnUpBias: vector(c.ffnUpRows, 0),
-                ffnDown: try .random(.q4_0, rows: h, cols: c.ffnInner, seed: seed + 3), ffnDownBias: vector(h, 0)))
-        }
-        let model = try GLMModel(config: c, tokenEmbedding: .random(.q4_0, rows: c.vocab, cols: h, seed: 99), layers: layers,
-                                 outputNormWeight: vector(h, 1), outputNormBias: vector(h, 0),
-                                 output: .random(.q4_0, rows: c.vocab, cols: h, seed: 98))
+        let model = try SyntheticModel.build(c, type: .q4_0)
         let session = try InferenceSession(model: model, capacity: context)
         var token = c.tokens.sop
         _ = try session.forward((0..<32).map { Int32(100 + $0) } + [c.tokens.gmask, c.tokens.sop])
@@ -70,7 +55,7 @@ struct MemoryBench {
         let seconds = Double((ContinuousClock.now - start).components.seconds)
         guard let peak = Self.status("VmHWM") else { return nil }
         // norms and biases are FP32 arrays beside the matrices; the KV cache is allocated whole
-        let vectors = c.layers * 4 * (h + c.qkvWidth + c.ffnUpRows) * 4
+        let vectors = c.layers * 4 * (c.hidden + c.qkvWidth + c.ffnUpRows) * 4
         let figure = MemoryFigure(layers: c.layers, context: context, generated_tokens: generate,
                                   weight_bytes: model.weightBytes + vectors, kv_cache_bytes: KVCacheType.f32.bytes(config: c, capacity: context),
                                   peak_bytes: peak - (reset ? before : 0))

@@ -76,6 +76,11 @@ extension GLMArchitecture {
     public static var checkpointPresets: [String: [String: Any]] { [:] }
 
     public static func postprocessResponse(_ text: String) -> String { text }
+    // The causal kin's: position ids 0 ..< L (their position_ids are arange), no ice_text
+    // rules, no blanks to fill. GLM-130B and ChatGLM-6B define their own.
+    public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) { (Int32(t), 0) }
+    public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .plain }
+    public static var eosAfterBlankText: Bool { false }
     public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? { nil }
 
     /// No chat format: the conversation so far, one line per query and answer, continued.

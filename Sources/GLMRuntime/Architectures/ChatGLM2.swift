@@ -71,11 +71,6 @@ public enum ChatGLM2: GLMArchitecture {
         return entries
     }
 
-    /// Causal, positions 0 ..< L (ChatGLM2's position_ids are arange).
-    public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) { (Int32(t), 0) }
-
-    public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .plain }
-    public static let eosAfterBlankText = false
 
     public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? {
         if format == .rounds {

@@ -31,10 +31,11 @@ public enum GLM4: GLMArchitecture {
         let heads = try r.int("num_attention_heads")
         let headDim = try r.optionalInt("head_dim") ?? hidden / max(heads, 1)
         let factor = try r.float("partial_rotary_factor", default: 0.5)
-        let rotary = Int(Float(headDim) * factor)
-        guard factor > 0, factor <= 1, rotary > 0 else {
+        // checked before the product becomes an Int: a huge factor would trap the conversion
+        guard factor > 0, factor <= 1 else {
             throw ModelFileError.badConfig(file: source, reason: "'partial_rotary_factor' \(factor) must lie in (0, 1]")
         }
+        let rotary = Int(Float(headDim) * factor)
         let tied = r.bool("tie_word_embeddings", default: false)
         return ModelConfig(architecture: architecture, layers: try r.int("num_hidden_layers"), hidden: hidden, heads: heads, headDim: headDim,
                            ffnInner: try r.int("intermediate_size"), vocab: try r.int("vocab_size"),
@@ -75,11 +76,6 @@ public enum GLM4: GLMArchitecture {
         return entries
     }
 
-    /// Causal, positions 0 ..< L.
-    public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) { (Int32(t), 0) }
-
-    public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .plain }
-    public static let eosAfterBlankText = false
 
     /// GLM-4's chat template: "<|role|>\n" and the text, tokenized as one piece of text.
     public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? {

@@ -19,9 +19,6 @@ public enum GLM4_0414: GLMArchitecture {
 
     public static func checkpointTensors(_ c: ModelConfig) -> [CheckpointNames.Entry] { GLM4.transformersTensors(c) }
 
-    public static func positions(at t: Int, layout: PromptLayout) -> (position: Int32, block: Int32) { (Int32(t), 0) }
-    public static func iceTextLayout(offset: Int32) -> TokenizerLayout { .plain }
-    public static let eosAfterBlankText = false
 
     public static func chatPieces(format: ChatFormat?, system: String?, history: [ChatTurn], query: String) -> [PromptPiece]? {
         GLM4.chatPieces(format: format, system: system, history: history, query: query)

@@ -17,10 +17,14 @@ public enum PromptMode: Sendable { case continueText, fillBlank }
 public struct PromptBuilder: Sendable {
     public let tokenizer: any TextTokenizer
     public let config: ModelConfig
+    /// Every special token's spelling by id (GLM's first), built once: decode runs every generated token.
+    private let spellings: [Int32: String]
 
     public init(tokenizer: any TextTokenizer, config: ModelConfig) {
         self.tokenizer = tokenizer
         self.config = config
+        spellings = Dictionary(Self.glmSpecials(config).map { ($0.1, $0.0) } + tokenizer.specialTokens.map { ($1, $0) },
+                               uniquingKeysWith: { a, _ in a })
     }
 
     /// A plain-layout SentencePiece tokenizer (model id = piece id).
@@ -29,7 +33,9 @@ public struct PromptBuilder: Sendable {
     }
 
     /// The special tokens as they are written in text.
-    var specials: [(String, Int32)] {
+    var specials: [(String, Int32)] { Self.glmSpecials(config) }
+
+    private static func glmSpecials(_ config: ModelConfig) -> [(String, Int32)] {
         var s = [("[MASK]", config.tokens.mask), ("[gMASK]", config.tokens.gmask), ("<sop>", config.tokens.sop), ("<eop>", config.tokens.eop)]
         if let smask = config.tokens.smask { s.append(("[sMASK]", smask)) }
         return s
@@ -56,9 +62,7 @@ public struct PromptBuilder: Sendable {
 
     /// How one id reads: its special-token spelling, its tokenizer piece, or <id>.
     public func pieceName(_ id: Int32) -> String {
-        if let special = specials.first(where: { $0.1 == id }) { return special.0 }
-        if let special = tokenizer.specialTokens.first(where: { $0.value == id }) { return special.key }
-        return tokenizer.piece(id) ?? "<\(id)>"
+        spellings[id] ?? tokenizer.piece(id) ?? "<\(id)>"
     }
 
     /// The tokens a generation stops at: eop and eos, and the chat roles that start the
@@ -100,11 +104,10 @@ public struct PromptBuilder: Sendable {
     /// the model's special tokens spelled out, ids the tokenizer does not know
     /// (the model's vocabulary can be larger) shown as nothing.
     public func decode(_ ids: [Int32]) throws -> String {
-        let spelling = Dictionary(specials.map { ($0.1, $0.0) } + tokenizer.specialTokens.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let known = tokenizer.idRange
         var text = "", run: [Int32] = []
         for id in ids {
-            if let special = spelling[id] {
+            if let special = spellings[id] {
                 text += try tokenizer.decode(run) + special
                 run.removeAll()
             } else if known.contains(Int(id)) {

@@ -34,24 +34,20 @@ public final class BatchDecoder {
     public final class Sequence {
         public let cache: any KVCache
         fileprivate(set) var layout: PromptLayout?
+        fileprivate var cached: CachedTokens
         /// The ids whose keys and values the cache holds, in order.
-        public fileprivate(set) var cachedIDs: [Int32] = []
+        public var cachedIDs: [Int32] { cached.ids }
         public var length: Int { cache.length }
         public var capacity: Int { cache.capacity }
 
         fileprivate init(cache: any KVCache) {
             self.cache = cache
-            cachedIDs.reserveCapacity(cache.capacity) // appended to every step: growing it would allocate
+            cached = CachedTokens(capacity: cache.capacity)
         }
 
         /// How many of `prompt`'s first tokens this sequence's cache can keep for it: the
-        /// shared prefix of a causal model's ids (at least one token left to run), 0 otherwise.
-        public func reusable(for prompt: [Int32], causal: Bool) -> Int {
-            guard causal else { return 0 }
-            var k = 0
-            while k < min(cachedIDs.count, prompt.count - 1), cachedIDs[k] == prompt[k] { k += 1 }
-            return k
-        }
+        /// cached start of a causal model's prompt, 0 otherwise.
+        public func reusable(for prompt: [Int32], causal: Bool) -> Int { causal ? cached.shared(with: prompt) : 0 }
     }
 
     public init(model: GLMModel, maxSequences: Int, kernels: (any KernelSet)? = nil, fusion: Bool = true) throws {
@@ -99,7 +95,7 @@ public final class BatchDecoder {
         }
         let kept = layout == nil ? sequence.reusable(for: prompt, causal: !c.bidirectionalPrefix) : 0
         sequence.cache.length = kept
-        sequence.cachedIDs.removeSubrange(kept...)
+        sequence.cached.keep(kept)
         sequence.layout = layout ?? PromptLayout(ids: prompt, tokens: c.tokens)
         let rest = Array(prompt[kept...])
         pendingIDs = rest
@@ -130,7 +126,7 @@ public final class BatchDecoder {
         }
         pending = nil
         sequence.cache.length = total
-        sequence.cachedIDs.append(contentsOf: pendingIDs)
+        sequence.cached.append(contentsOf: pendingIDs)
         try prefillPass.logits(rows: (m - 1)..<m) { _ in total - 1 }
         return Array(prefillPass.buffers.logits[0..<model.config.vocab])
     }
@@ -165,7 +161,7 @@ public final class BatchDecoder {
         try decodePass.layers(0..<model.layers.count, rows: b, batched: true)
         for (s, token) in zip(sequences, tokens) {
             s.cache.length += 1
-            s.cachedIDs.append(token)
+            s.cached.append(token)
         }
         try decodePass.logits(rows: 0..<b) { sequences[$0].length - 1 }
         return decodePass.buffers.logits

@@ -18,8 +18,9 @@ public final class InferenceSession {
     /// Most tokens the cache can hold.
     public var capacity: Int { cache.capacity }
     private var layout: PromptLayout?
+    private var cached: CachedTokens
     /// The ids whose keys and values the cache holds, in order (what reusePrefix compares).
-    public private(set) var cachedIDs: [Int32] = []
+    public var cachedIDs: [Int32] { cached.ids }
     /// The layer's operations: the fused plan, or the unfused one (--no-fusion).
     public var plan: [PlanOp] { pass.plan }
     let pass: ForwardPass
@@ -30,7 +31,7 @@ public final class InferenceSession {
         let capacity = min(capacity ?? model.config.contextLength, model.config.contextLength)
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
         cache = try kvType.make(config: model.config, capacity: capacity)
-        cachedIDs.reserveCapacity(capacity) // appended to every step: growing it would allocate in decode
+        cached = CachedTokens(capacity: capacity)
         pass = try ForwardPass(model: model, kernels: try kernels ?? Kernels(), fusion: fusion)
     }
 
@@ -38,7 +39,7 @@ public final class InferenceSession {
     public func reset() {
         cache.length = 0
         layout = nil
-        cachedIDs.removeAll(keepingCapacity: true)
+        cached.keep(0)
     }
 
     /// Prepares the cache for a prompt `ids` and returns how many of its first tokens it
@@ -52,10 +53,9 @@ public final class InferenceSession {
             reset()
             return 0
         }
-        var k = 0
-        while k < min(cachedIDs.count, ids.count - 1), cachedIDs[k] == ids[k] { k += 1 }
+        let k = cached.shared(with: ids)
         cache.length = k
-        cachedIDs.removeSubrange(k...)
+        cached.keep(k)
         if k == 0 { layout = nil }
         return k
     }
@@ -95,7 +95,7 @@ public final class InferenceSession {
         pass.setPositions(row: 0, start: start, count: m, layout: layout!)
         try runLayers(0..<model.layers.count, rows: m, start: start)
         cache.length += m
-        cachedIDs.append(contentsOf: ids)
+        cached.append(contentsOf: ids)
         if allLogits {
             try pass.logits(rows: 0..<m) { start + $0 }
             return Array(pass.buffers.logits[0..<(m * c.vocab)])

@@ -52,7 +52,10 @@ extension ModelConfig {
                   feedForward: architecture.feedForward, tiedOutput: file.tensorInfo(TensorNames.output) == nil,
                   tokens: tokens, alpha: try float(ModelKeys.residualAlpha(arch)), kvHeads: try optionalInt(ModelKeys.headCountKV(arch)),
                   norm: architecture.norm, residual: architecture.residual, rotaryDim: try optionalInt(ModelKeys.ropeDimensionCount(arch)),
-                  qkvBias: file.tensorInfo(TensorNames.qkvBias(0)) != nil, linearBias: file.tensorInfo(TensorNames.attentionOutputBias(0)) != nil)
+                  // DeepNorm layers always have their biases (a missing one is a missing tensor at load);
+                  // the kin have those their checkpoint had
+                  qkvBias: architecture.residual == .deepNorm || file.tensorInfo(TensorNames.qkvBias(0)) != nil,
+                  linearBias: architecture.residual == .deepNorm || file.tensorInfo(TensorNames.attentionOutputBias(0)) != nil)
         if let format = file.metadata[ModelKeys.chatFormat(arch)] {
             guard let f = format.stringValue.flatMap(ChatFormat.init(rawValue:)) else {
                 throw ModelFileError.malformed(file: source, what: "'\(ModelKeys.chatFormat(arch))' is not chatglm2 or roles")
