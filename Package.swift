@@ -2,8 +2,10 @@
 // GLMRuntime: a CPU inference runtime for the GLM model family.
 // Layout (fixed): CKernels (C SIMD kernels) -> KernelBridge (safe Swift views)
 // -> GLMRuntime (models) and Plugins (kernel registry, plugin loading over
-// GLMPluginABI) -> GLMServer (HTTP, over Hummingbird) -> glm-run (CLI). GLMRuntime runs on any KernelSet: the
-// built-in Kernels, or the registry's dispatcher that glm-run hands it.
+// GLMPluginABI) -> GLMServer (HTTP, over Hummingbird) and GLMDistributed (pipeline
+// stages as MPI ranks, over the MPIShim C target and Open MPI) -> glm-run (CLI).
+// GLMRuntime runs on any KernelSet: the built-in Kernels, or the registry's
+// dispatcher that glm-run hands it.
 import PackageDescription
 
 let package = Package(
@@ -47,12 +49,19 @@ let package = Package(
         .target(name: "GLMRuntime", dependencies: ["KernelBridge"]),
         // The OpenAI-compatible HTTP server (glm-run serve) over Hummingbird.
         .target(name: "GLMServer", dependencies: ["GLMRuntime", "KernelBridge", .product(name: "Hummingbird", package: "hummingbird")]),
+        // Open MPI's C API through its pkg-config file (ompi-c, from Debian's libopenmpi-dev;
+        // scripts/install-deps installs it). Only the shim below includes it.
+        .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        // The thin C shim over MPI (glm_mpi.h): init, rank and size, sends and receives, abort.
+        .target(name: "MPIShim", dependencies: ["COpenMPI"], cSettings: [.unsafeFlags(["-O2", "-Wall"])]),
+        // Pipeline stages as MPI ranks: the Swift wrapper over the shim and the ranks' protocol.
+        .target(name: "GLMDistributed", dependencies: ["GLMRuntime", "KernelBridge", "MPIShim"]),
         // The bench's code lives under bench/ with its scripts and results.
         .target(name: "GLMBench", dependencies: ["KernelBridge", "GLMRuntime"], path: "bench/GLMBench"),
         .executableTarget(
             name: "glm-run",
             dependencies: [
-                "GLMRuntime", "KernelBridge", "Plugins", "GLMBench", "GLMServer",
+                "GLMRuntime", "KernelBridge", "Plugins", "GLMBench", "GLMServer", "GLMDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

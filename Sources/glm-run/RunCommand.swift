@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import GLMDistributed
 import GLMRuntime
 
 struct RunCommand: ParsableCommand {
@@ -31,6 +32,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var distributed: MPIOptions
 
     func validate() throws {
         // the default command takes the model path first: a subcommand's name there
@@ -45,20 +47,36 @@ struct RunCommand: ParsableCommand {
             throw CLIError("no model file given and no default model found (models/\(DefaultModel.fileName)): glm-run <model.gguf> -p \"prompt\"")
         }
         let prompt = try readPrompt()
-        try runtime.apply()
-        let glm = try loadModel(model)
+        guard distributed.mpi else {
+            try runtime.apply()
+            let glm = try loadModel(model)
+            let (codec, ids) = try encode(prompt, glm, model)
+            // blank filling grows the sequence by each span: room for every blank's tokens
+            // (both counts are bounded: max tokens by validate(), blanks by the context)
+            let blanks = mask ? max(1, ids.filter { [glm.config.tokens.mask, glm.config.tokens.smask].contains($0) }.count) : 1
+            let capacity = min(glm.config.contextLength, ids.count + 1 + sampling.maxTokens * blanks)
+            let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion,
+                                               kvType: runtime.kvType)
+            return try generate(session: session, codec: codec, ids: ids)
+        }
+        // the ranks' caches hold the whole context: their size is agreed before rank 0 reads the prompt
+        try distributed.run(model: model, runtime: runtime, capacity: nil) { pipeline in
+            let (codec, ids) = try encode(prompt, pipeline.model, model)
+            try generate(session: try MPISequence(pipeline: pipeline), codec: codec, ids: ids)
+        }
+    }
+
+    private func encode(_ prompt: String, _ glm: GLMModel, _ path: String) throws -> (PromptBuilder, [Int32]) {
         guard let tokenizer = try TextTokenizers.load(gguf: glm.file!) else {
-            throw CLIError("\(model) has no tokenizer; run token ids through it with glm-run logits --ids")
+            throw CLIError("\(path) has no tokenizer; run token ids through it with glm-run logits --ids")
         }
         let codec = PromptBuilder(tokenizer: tokenizer, config: glm.config)
-        let ids = try codec.build(prompt, mode: mask ? .fillBlank : .continueText)
+        return (codec, try codec.build(prompt, mode: mask ? .fillBlank : .continueText))
+    }
+
+    /// Streams the generated text to stdout, the speeds to stderr.
+    private func generate(session: any SequenceForwarding, codec: PromptBuilder, ids: [Int32]) throws {
         let parameters = sampling.parameters
-        // blank filling grows the sequence by each span: room for every blank's tokens
-        // (both counts are bounded: max tokens by validate(), blanks by the context)
-        let blanks = mask ? max(1, ids.filter { [glm.config.tokens.mask, glm.config.tokens.smask].contains($0) }.count) : 1
-        let capacity = min(glm.config.contextLength, ids.count + 1 + sampling.maxTokens * blanks)
-        let session = try InferenceSession(model: glm, capacity: capacity, kernels: runtime.kernelSet(for: glm), fusion: !runtime.noFusion,
-                                           kvType: runtime.kvType)
         let s: GenerationStats
         if mask {
             let filler = try BlankFiller(session: session, codec: codec, prompt: ids, parameters: parameters)

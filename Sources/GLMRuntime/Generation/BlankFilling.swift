@@ -15,7 +15,7 @@ public struct FilledBlank: Sendable {
 }
 
 public final class BlankFiller {
-    private let session: InferenceSession
+    private let session: any SequenceForwarding
     private let codec: PromptBuilder
     private let parameters: GenerateParameters
     /// The sequence being filled (without the trailing sop).
@@ -24,7 +24,7 @@ public final class BlankFiller {
     public private(set) var stats = GenerationStats()
 
     /// `prompt` is PromptBuilder.build(_, mode: .fillBlank)'s output (ending in sop).
-    public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters) throws {
+    public init(session: any SequenceForwarding, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters) throws {
         try parameters.validate()
         let t = codec.config.tokens
         var sequence = prompt

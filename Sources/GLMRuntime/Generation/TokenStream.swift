@@ -20,7 +20,7 @@ public struct GenerationStats: Sendable {
 }
 
 public final class TokenStream: Sequence, IteratorProtocol {
-    private let session: InferenceSession
+    private let session: any SequenceForwarding
     private var generator: SequenceGenerator
     private var logits: [Float]?
     private let prompt: [Int32]
@@ -33,7 +33,7 @@ public final class TokenStream: Sequence, IteratorProtocol {
     /// `layout` names the prompt's mask and sop when they are not the prompt's first (blank filling).
     /// `reuseCache`: keep the cached tokens the prompt starts with (InferenceSession.reusePrefix);
     /// otherwise the prompt runs from an empty cache.
-    public init(session: InferenceSession, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters,
+    public init(session: any SequenceForwarding, codec: PromptBuilder, prompt: [Int32], parameters: GenerateParameters,
                 layout: PromptLayout? = nil, reuseCache: Bool = false) throws {
         generator = try SequenceGenerator(codec: codec, prompt: prompt, parameters: parameters,
                                           endTokens: codec.stopTokens)

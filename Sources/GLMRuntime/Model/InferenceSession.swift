@@ -25,12 +25,14 @@ public final class InferenceSession {
     public var plan: [PlanOp] { pass.plan }
     let pass: ForwardPass
 
+    /// `cachedLayers`: the layers whose keys and values the cache holds (a pipeline
+    /// stage's; all by default). Such a session runs only those layers.
     public init(model: GLMModel, capacity: Int? = nil, kernels: (any KernelSet)? = nil, fusion: Bool = true,
-                kvType: KVCacheType = .f32) throws {
+                kvType: KVCacheType = .f32, cachedLayers: Range<Int>? = nil) throws {
         self.model = model
         let capacity = min(capacity ?? model.config.contextLength, model.config.contextLength)
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
-        cache = try kvType.make(config: model.config, capacity: capacity)
+        cache = try kvType.make(config: model.config, capacity: capacity, layers: cachedLayers)
         cached = CachedTokens(capacity: capacity)
         pass = try ForwardPass(model: model, kernels: try kernels ?? Kernels(), fusion: fusion)
     }

@@ -33,13 +33,13 @@ struct KVLayout {
     /// Checks that a cache of `capacity` tokens of `type` fits in this machine's memory: the
     /// layer count and context come from a model file or the command line, and an
     /// allocation the machine cannot back would end the process instead of failing cleanly.
-    init(config c: ModelConfig, capacity: Int, type: KVCacheType) throws {
+    init(config c: ModelConfig, capacity: Int, type: KVCacheType, layers: Int) throws {
         guard capacity > 0 else { throw GenerationError.invalidArgument("the KV cache capacity must be positive") }
         let (size, overflow) = capacity.multipliedReportingOverflow(by: c.kvHeads * c.headDim)
         guard !overflow, size <= Int(Int32.max) * 4 else {
             throw GenerationError.invalidArgument("a KV cache of \(capacity) tokens is too large for this model")
         }
-        try KVLayout.requireMemory(type.bytes(config: c, capacity: capacity), for: "a \(type.rawValue) KV cache of \(capacity) tokens")
+        try KVLayout.requireMemory(type.bytes(config: c, capacity: capacity, layers: layers), for: "a \(type.rawValue) KV cache of \(capacity) tokens")
         (heads, kvHeads, headDim, self.size, qkv) = (c.heads, c.kvHeads, c.headDim, size, QKVLayout(config: c))
     }
 
@@ -89,29 +89,35 @@ struct KVLayout {
     }
 }
 
-/// FP32 keys and values, (capacity, heads, head_dim) per layer, allocated once.
+/// FP32 keys and values, (capacity, heads, head_dim) per layer it holds, allocated once.
 public final class DenseKVCache: KVCache {
     public let capacity: Int
     public var length = 0
     private let layout: KVLayout
-    private var keys: [[Float]]     // per layer (capacity, heads, head_dim), post-RoPE
-    private var values: [[Float]]   // per layer (capacity, heads, head_dim)
+    /// The model's layers this cache holds (a pipeline stage's; all of them otherwise).
+    public let layers: Range<Int>
+    private var keys: [[Float]]     // per held layer (capacity, heads, head_dim), post-RoPE
+    private var values: [[Float]]   // per held layer (capacity, heads, head_dim)
 
-    public init(config c: ModelConfig, capacity: Int) throws {
-        layout = try KVLayout(config: c, capacity: capacity, type: .f32)
+    public init(config c: ModelConfig, capacity: Int, layers: Range<Int>? = nil) throws {
+        let layers = layers ?? 0..<c.layers
+        layout = try KVLayout(config: c, capacity: capacity, type: .f32, layers: layers.count)
         self.capacity = capacity
-        keys = Array(repeating: [Float](repeating: 0, count: layout.size), count: c.layers)
+        self.layers = layers
+        keys = Array(repeating: [Float](repeating: 0, count: layout.size), count: layers.count)
         values = keys
     }
 
     public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
-        layout.store(qkv, row: row, count: count, at: start, keys: &keys[layer], values: &values[layer]) { $1.update(from: $0, count: $2) }
+        let i = layer - layers.lowerBound
+        layout.store(qkv, row: row, count: count, at: start, keys: &keys[i], values: &values[i]) { $1.update(from: $0, count: $2) }
     }
 
     public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
                        bidirectionalLength: Int, into out: inout [Float]) throws {
         let shape = layout.shape(row: row, count: count, start: start, bidirectionalLength: bidirectionalLength)
-        try kernels.attention(q: qkv, k: keys[layer], v: values[layer], shape: shape, into: &out)
+        let i = layer - layers.lowerBound
+        try kernels.attention(q: qkv, k: keys[i], v: values[i], shape: shape, into: &out)
     }
 }
 
@@ -124,18 +130,18 @@ public enum KVCacheType: String, Sendable, CaseIterable {
     /// so it is opt-in (--kv-type f16).
     public static let `default` = KVCacheType.f32
 
-    /// An empty cache of this type for `capacity` tokens of a model.
-    public func make(config: ModelConfig, capacity: Int) throws -> any KVCache {
+    /// An empty cache of this type for `capacity` tokens of a model's `layers` (all by default).
+    public func make(config: ModelConfig, capacity: Int, layers: Range<Int>? = nil) throws -> any KVCache {
         switch self {
-        case .f32: return try DenseKVCache(config: config, capacity: capacity)
-        case .f16: return try HalfKVCache(config: config, capacity: capacity)
+        case .f32: return try DenseKVCache(config: config, capacity: capacity, layers: layers)
+        case .f16: return try HalfKVCache(config: config, capacity: capacity, layers: layers)
         }
     }
 
-    /// Bytes a cache of `capacity` tokens takes for a model (keys and values of every layer).
-    /// Int.max when the product overflows (a hostile config).
-    public func bytes(config c: ModelConfig, capacity: Int) -> Int {
-        [c.layers, capacity, c.kvHeads, c.headDim, self == .f32 ? 4 : 2].reduce(2) { total, factor in
+    /// Bytes a cache of `capacity` tokens takes for a model (keys and values of every layer,
+    /// or of `layers` of them). Int.max when the product overflows (a hostile config).
+    public func bytes(config c: ModelConfig, capacity: Int, layers: Int? = nil) -> Int {
+        [layers ?? c.layers, capacity, c.kvHeads, c.headDim, self == .f32 ? 4 : 2].reduce(2) { total, factor in
             let (p, overflow) = total.multipliedReportingOverflow(by: factor)
             return overflow ? Int.max : p
         }
@@ -150,18 +156,23 @@ public final class HalfKVCache: KVCache {
     public let capacity: Int
     public var length = 0
     private let layout: KVLayout
+    /// The model's layers this cache holds (a pipeline stage's; all of them otherwise).
+    public let layers: Range<Int>
     private var keys: [[UInt16]]
     private var values: [[UInt16]]
 
-    public init(config c: ModelConfig, capacity: Int) throws {
-        layout = try KVLayout(config: c, capacity: capacity, type: .f16)
+    public init(config c: ModelConfig, capacity: Int, layers: Range<Int>? = nil) throws {
+        let layers = layers ?? 0..<c.layers
+        layout = try KVLayout(config: c, capacity: capacity, type: .f16, layers: layers.count)
         self.capacity = capacity
-        keys = Array(repeating: [UInt16](repeating: 0, count: layout.size), count: c.layers)
+        self.layers = layers
+        keys = Array(repeating: [UInt16](repeating: 0, count: layout.size), count: layers.count)
         values = keys
     }
 
     public func store(layer: Int, qkv: [Float], row: Int, count: Int, at start: Int) {
-        layout.store(qkv, row: row, count: count, at: start, keys: &keys[layer], values: &values[layer]) {
+        let i = layer - layers.lowerBound
+        layout.store(qkv, row: row, count: count, at: start, keys: &keys[i], values: &values[i]) {
             Kernels.roundToHalf($0, into: $1, count: $2)
         }
     }
@@ -169,6 +180,7 @@ public final class HalfKVCache: KVCache {
     public func attend(layer: Int, kernels: any KernelSet, qkv: [Float], row: Int, count: Int, start: Int,
                        bidirectionalLength: Int, into out: inout [Float]) throws {
         let shape = layout.shape(row: row, count: count, start: start, bidirectionalLength: bidirectionalLength)
-        try kernels.attention(q: qkv, halfK: keys[layer], halfV: values[layer], shape: shape, into: &out)
+        let i = layer - layers.lowerBound
+        try kernels.attention(q: qkv, halfK: keys[i], halfV: values[i], shape: shape, into: &out)
     }
 }

@@ -120,6 +120,17 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// FNV-1a (64-bit) of the header — metadata and tensor table, everything before the
+    /// tensor data — and of the file's size: ranks of a pipeline compare it to be sure
+    /// that they opened the same model without reading its gigabytes of weights.
+    public var headerChecksum: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        for byte in file.bytes(at: 0, count: min(dataOffset, file.count)) ?? [] { mix(byte) }
+        withUnsafeBytes(of: UInt64(file.count).littleEndian) { $0.forEach(mix) }
+        return hash
+    }
+
     public func tensorInfo(_ name: String) -> GGUFTensorInfo? { index[name].map { tensors[$0] } }
 
     /// The tensor's bytes, a view into the mapping.

@@ -101,6 +101,13 @@ public enum CostModel {
             + [StageItem(name: "output", seconds: outputTime, bytes: Double(model.output.byteCount))]
     }
 
+    /// Bits per weight of a model's layer matrices as stored (4.5 for q4_0, 32 for f32).
+    public static func bitsPerWeight(of model: GLMModel) -> Double {
+        guard let l = model.layers.first else { return 32 }
+        let weights = [l.qkv, l.attentionOutput, l.ffnUp, l.ffnDown].reduce(0) { $0 + $1.rows * $1.cols }
+        return weights > 0 ? Double(model.layerWeightBytes) * 8 / Double(weights) : 32
+    }
+
     /// GLM-130B's released configuration (Architectures/GLM130B.swift).
     public static var glm130b: ModelConfig { Architectures.preset("glm-130b")! }
 

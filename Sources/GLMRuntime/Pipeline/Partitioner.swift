@@ -3,6 +3,8 @@
 // of the slowest stage; then, among partitions whose slowest stage is within
 // `tolerance` of it, the one whose largest stage memory is smallest (ties:
 // the faster one). Both steps are exact dynamic programs over prefixes.
+// `allowed` rules stages out (a memory budget, a stage with no layer):
+// both programs consider only stages it accepts.
 // Nothing here knows about GLM-130B: its 8-stage plan with one layer fewer on
 // the first and last stages comes out of the costs.
 
@@ -18,7 +20,8 @@ public struct PipelinePlan: Sendable, Equatable {
 }
 
 public enum Partitioner {
-    public static func plan(_ items: [StageItem], stages p: Int, tolerance: Double = 0.01) -> PipelinePlan? {
+    public static func plan(_ items: [StageItem], stages p: Int, tolerance: Double = 0.01,
+                            allowed: (Range<Int>) -> Bool = { _ in true }) -> PipelinePlan? {
         let n = items.count
         guard p >= 1, p <= n else { return nil }
         var timePrefix = [0.0], bytePrefix = [0.0]
@@ -34,12 +37,13 @@ public enum Partitioner {
         best[0][0] = 0
         for s in 1...p {
             for i in s...n {
-                for j in (s - 1)..<i where best[s - 1][j] < .infinity {
+                for j in (s - 1)..<i where best[s - 1][j] < .infinity && allowed(j..<i) {
                     best[s][i] = min(best[s][i], max(best[s - 1][j], time(j, i)))
                 }
             }
         }
         let fastest = best[p][n]
+        guard fastest < .infinity else { return nil }
         let limit = fastest * (1 + tolerance) + 1e-15
 
         // 2. among partitions with every stage under the limit: the smallest largest-memory stage,
@@ -52,7 +56,7 @@ public enum Partitioner {
         for s in 1...p {
             for i in s...n {
                 for j in (s - 1)..<i {
-                    guard let previous = score[s - 1][j], time(j, i) <= limit else { continue }
+                    guard let previous = score[s - 1][j], time(j, i) <= limit, allowed(j..<i) else { continue }
                     let candidate: Score = (max(previous.bytes, bytes(j, i)), max(previous.seconds, time(j, i)))
                     if score[s][i] == nil || better(candidate, score[s][i]!) {
                         score[s][i] = candidate

@@ -97,4 +97,26 @@ public enum ScheduleSimulator {
         return SimulationResult(schedule: schedule, stages: p, microBatches: m, makespan: makespan, ops: ops,
                                 bubbleFraction: bubble, peakActivations: peaks)
     }
+
+    /// Makespan of pipelined decode: `sequences` sequences, `steps` tokens each, over stages
+    /// taking `stageSeconds[s]` per token. A sequence's next token enters stage 0 once its
+    /// previous one has left the last stage (it is sampled from those logits); the first
+    /// stage takes them round robin and every stage in arrival order, as the MPI pipeline
+    /// does. One sequence leaves P - 1 stages idle at any time; P or more keep all busy.
+    public static func decode(stageSeconds: [Double], sequences: Int, steps: Int) -> Double {
+        precondition(!stageSeconds.isEmpty && sequences > 0 && steps >= 0, "decode needs stages and sequences")
+        var free = [Double](repeating: 0, count: stageSeconds.count)
+        var done = [Double](repeating: 0, count: sequences)
+        for _ in 0..<steps {
+            for i in 0..<sequences {
+                var t = done[i]
+                for (s, seconds) in stageSeconds.enumerated() {
+                    t = max(t, free[s]) + seconds
+                    free[s] = t
+                }
+                done[i] = t
+            }
+        }
+        return done.max() ?? 0
+    }
 }

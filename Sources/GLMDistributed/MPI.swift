@@ -1,0 +1,158 @@
+// MPI.swift — the Swift face of the MPI shim (glm_mpi.h): a process's place in
+// the job (rank, size) and typed point-to-point transfers on MPI_COMM_WORLD.
+// Every failure is an MPIError with MPI's own text; counts are checked before
+// they reach MPI's Int32 arguments.
+
+import MPIShim
+
+public struct MPIError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+
+    init(code: Int32, doing what: String) {
+        var text = [CChar](repeating: 0, count: 512)
+        glm_mpi_error_string(code, &text, Int32(text.count))
+        description = "MPI \(what) failed: \(cText(text))"
+    }
+}
+
+/// The text of a C buffer up to its terminating zero.
+func cText(_ chars: [CChar]) -> String {
+    String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Message tags: each kind of message its own, so a receive never takes another kind's data.
+public enum MPITag: Int32 {
+    case setup = 1, header, hidden, result, logits, report
+}
+
+public final class MPI {
+    public let rank: Int
+    public let size: Int
+
+    /// Starts MPI (under mpirun; a lone process is a job of one rank).
+    public init() throws {
+        var rank: Int32 = 0, size: Int32 = 0
+        let rc = glm_mpi_init(&rank, &size)
+        guard rc == 0 else { throw MPIError(code: rc, doing: "init") }
+        self.rank = Int(rank)
+        self.size = Int(size)
+    }
+
+    /// Stops MPI; call once every rank is done (a clean exit).
+    public func finalize() { _ = glm_mpi_finalize() }
+
+    /// Ends the whole job: mpirun stops every rank and reports the exit code.
+    public func abort(code: Int32 = 1) -> Never {
+        glm_mpi_abort(code)
+        fatalError("MPI_Abort returned")
+    }
+
+    public static var libraryVersion: String {
+        var text = [CChar](repeating: 0, count: 512)
+        glm_mpi_library_version(&text, Int32(text.count))
+        return cText(text)
+    }
+
+    private static func count(_ n: Int, _ what: String) throws -> Int32 {
+        guard n >= 0, n <= Int(Int32.max) else { throw MPIError("\(what): \(n) values is more than one MPI message carries") }
+        return Int32(n)
+    }
+
+    public func send(_ values: [Float], to dest: Int, tag: MPITag) throws {
+        let n = try MPI.count(values.count, "send")
+        let rc = values.withUnsafeBufferPointer { glm_mpi_send_floats($0.baseAddress, n, Int32(dest), tag.rawValue) }
+        guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
+    }
+
+    public func send(_ values: [Int64], to dest: Int, tag: MPITag) throws {
+        let n = try MPI.count(values.count, "send")
+        let rc = values.withUnsafeBufferPointer { glm_mpi_send_int64s($0.baseAddress, n, Int32(dest), tag.rawValue) }
+        guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
+    }
+
+    /// Receives at most `capacity` floats from `source`.
+    public func receiveFloats(from source: Int, tag: MPITag, capacity: Int) throws -> [Float] {
+        let n = try MPI.count(capacity, "receive")
+        var received: Int32 = 0
+        var values = [Float](repeating: 0, count: capacity)
+        let rc = values.withUnsafeMutableBufferPointer { glm_mpi_recv_floats($0.baseAddress, n, Int32(source), tag.rawValue, &received) }
+        guard rc == 0 else { throw MPIError(code: rc, doing: "receive from rank \(source)") }
+        values.removeLast(capacity - Int(received))
+        return values
+    }
+
+    /// Receives at most `capacity` int64s from `source`.
+    public func receiveInts(from source: Int, tag: MPITag, capacity: Int) throws -> [Int64] {
+        let n = try MPI.count(capacity, "receive")
+        var received: Int32 = 0
+        var values = [Int64](repeating: 0, count: capacity)
+        let rc = values.withUnsafeMutableBufferPointer { glm_mpi_recv_int64s($0.baseAddress, n, Int32(source), tag.rawValue, &received) }
+        guard rc == 0 else { throw MPIError(code: rc, doing: "receive from rank \(source)") }
+        values.removeLast(capacity - Int(received))
+        return values
+    }
+}
+
+/// Sends to one neighbour that return at once: the values are copied into a buffer
+/// owned here until MPI is done with it. At most one send per kind is in flight;
+/// the next one waits for it, so a stage runs at most one micro-batch ahead of a
+/// busy neighbour (the pipeline's one-deep buffer between stages).
+public final class OutgoingChannel {
+    private let dest: Int
+    private var floats = PendingSend<Float>()
+    private var ints = PendingSend<Int64>()
+
+    public init(to dest: Int) { self.dest = dest }
+
+    deinit { try? finish() }
+
+    public func send(_ header: [Int64], _ payload: [Float]? = nil, headerTag: MPITag, payloadTag: MPITag) throws {
+        try ints.start(header, dest: dest, tag: headerTag) { glm_mpi_isend_int64s($0, $1, $2, $3, $4) }
+        if let payload {
+            try floats.start(payload, dest: dest, tag: payloadTag) { glm_mpi_isend_floats($0, $1, $2, $3, $4) }
+        }
+    }
+
+    /// Waits for everything in flight to arrive.
+    public func finish() throws {
+        try ints.wait()
+        try floats.wait()
+    }
+}
+
+private struct PendingSend<Element> {
+    private var buffer: UnsafeMutableBufferPointer<Element>?
+    private var request: OpaquePointer?
+    private var dest = 0
+
+    mutating func start(_ values: [Element], dest: Int, tag: MPITag,
+                        _ isend: (UnsafePointer<Element>?, Int32, Int32, Int32, UnsafeMutablePointer<OpaquePointer?>) -> Int32) throws {
+        try wait()
+        guard values.count <= Int(Int32.max) else { throw MPIError("send: \(values.count) values is more than one MPI message carries") }
+        let copy = UnsafeMutableBufferPointer<Element>.allocate(capacity: max(values.count, 1))
+        _ = copy.initialize(from: values)
+        buffer = copy
+        self.dest = dest
+        var pending: OpaquePointer?
+        let rc = isend(UnsafePointer(copy.baseAddress), Int32(values.count), Int32(dest), tag.rawValue, &pending)
+        guard rc == 0 else {
+            release()
+            throw MPIError(code: rc, doing: "send to rank \(dest)")
+        }
+        request = pending
+    }
+
+    mutating func wait() throws {
+        guard let pending = request else { return release() }
+        request = nil
+        let rc = glm_mpi_wait(pending)
+        release()
+        guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
+    }
+
+    private mutating func release() {
+        buffer?.deallocate()
+        buffer = nil
+    }
+}
