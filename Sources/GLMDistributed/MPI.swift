@@ -146,7 +146,7 @@ private struct PendingSend<Element> {
     mutating func wait() throws {
         guard let pending = request else { return release() }
         request = nil
-        let rc = glm_mpi_wait(pending)
+        let rc = glm_mpi_wait(pending, nil)
         release()
         guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
     }
@@ -154,5 +154,55 @@ private struct PendingSend<Element> {
     private mutating func release() {
         buffer?.deallocate()
         buffer = nil
+    }
+}
+
+/// A receive posted ahead of need: MPI may fill the buffer (owned here) at any time
+/// until wait() returns the values that came.
+public final class PostedReceive<Element> {
+    private let buffer: UnsafeMutableBufferPointer<Element>
+    private var request: OpaquePointer?
+    private let source: Int
+
+    private init(capacity: Int, source: Int, tag: MPITag, zero: Element,
+                 _ irecv: (UnsafeMutablePointer<Element>?, Int32, Int32, Int32, UnsafeMutablePointer<OpaquePointer?>) -> Int32) throws {
+        guard capacity >= 0, capacity <= Int(Int32.max) else { throw MPIError("receive: \(capacity) values is more than one MPI message carries") }
+        buffer = .allocate(capacity: max(capacity, 1))
+        buffer.initialize(repeating: zero)
+        self.source = source
+        var pending: OpaquePointer?
+        let rc = irecv(buffer.baseAddress, Int32(capacity), Int32(source), tag.rawValue, &pending)
+        guard rc == 0 else {
+            buffer.deallocate()
+            throw MPIError(code: rc, doing: "receive from rank \(source)")
+        }
+        request = pending
+    }
+
+    /// Waits for the message and returns its values.
+    public func wait() throws -> [Element] {
+        guard let pending = request else { throw MPIError("receive from rank \(source) already taken") }
+        request = nil
+        var received: Int32 = 0
+        let rc = glm_mpi_wait(pending, &received)
+        guard rc == 0 else { throw MPIError(code: rc, doing: "receive from rank \(source)") }
+        return Array(buffer.prefix(Int(received)))
+    }
+
+    deinit {
+        // a receive still posted may yet be written by MPI: its buffer is left to the process's end
+        if request == nil { buffer.deallocate() }
+    }
+}
+
+extension PostedReceive where Element == Float {
+    public convenience init(capacity: Int, from source: Int, tag: MPITag) throws {
+        try self.init(capacity: capacity, source: source, tag: tag, zero: 0) { glm_mpi_irecv_floats($0, $1, $2, $3, $4) }
+    }
+}
+
+extension PostedReceive where Element == Int64 {
+    public convenience init(capacity: Int, from source: Int, tag: MPITag) throws {
+        try self.init(capacity: capacity, source: source, tag: tag, zero: 0) { glm_mpi_irecv_int64s($0, $1, $2, $3, $4) }
     }
 }

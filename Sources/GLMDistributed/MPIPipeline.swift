@@ -14,7 +14,7 @@
 //   3. each rank loads its stage.
 // Messages between neighbours (tags in MPI.swift), all from a rank to the next:
 //   header (int64s): op, sequence, start, bidirectional length, rows, all logits,
-//                    positions[rows], blocks[rows]         (op 0: stop)
+//                    phase, positions[rows], blocks[rows]  (op 0: stop)
 //   hidden (floats): rows x hidden, the layers' output so far
 // and from the last rank to rank 0: result (int64s: sequence, rows), logits (floats).
 // MPI keeps the order of messages between two ranks, so chunks flow in the
@@ -43,16 +43,24 @@ public struct MPIPipelineOptions {
 
 public struct MPIPipelineError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ description: String) { self.description = description }
+    /// Already printed on this rank's stderr (start-up problems are printed before the
+    /// ranks exit: mpirun may stop a rank as soon as another one has exited).
+    public let reported: Bool
+    public init(_ description: String, reported: Bool = false) {
+        self.description = description
+        self.reported = reported
+    }
 }
 
-/// What one rank measured: seconds per chunk it ran, prompts and single tokens apart.
+/// What one rank measured: seconds per chunk it ran (its layers, and the embedding
+/// or the logits), per phase (MPIPipeline.phase: prefill, batched decode, ...).
 public struct StageTimings: Sendable {
-    public var prefill: [Double] = []
-    public var decode: [Double] = []
-    public var medianPrefill: Double { StageTimings.median(prefill) }
-    public var medianDecode: Double { StageTimings.median(decode) }
-    static func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
+    public static let phases = 8
+    public var seconds = [[Double]](repeating: [], count: StageTimings.phases)
+    public func median(phase: Int) -> Double {
+        let v = seconds[phase].sorted()
+        return v.isEmpty ? 0 : v[v.count / 2]
+    }
 }
 
 public final class MPIPipeline {
@@ -67,10 +75,13 @@ public final class MPIPipeline {
     public var ranks: Int { mpi.size }
     public var isDriver: Bool { mpi.rank == 0 }
     public private(set) var timings = StageTimings()
+    /// Rank 0: the phase the next chunks' timings count under (0 ..< StageTimings.phases).
+    public var phase = 0
     private let next: OutgoingChannel?
     private let toDriver: OutgoingChannel?
-    /// Rank 0: chunks submitted and not yet answered, oldest first.
-    private var inFlight: [(sequence: Int, rows: Int, all: Bool)] = []
+    /// Rank 0: chunks submitted and not yet answered, oldest first, with the receives
+    /// of their answers posted (nil when rank 0 is also the last stage).
+    private var inFlight: [(sequence: Int, rows: Int, answer: (header: PostedReceive<Int64>, logits: PostedReceive<Float>)?)] = []
     /// Rank 0 when it is also the last stage (one rank): results made here.
     private var localResults: [(Int, [Float])] = []
     private var stopped = false
@@ -122,7 +133,7 @@ public final class MPIPipeline {
             try mpi.send(mine, to: 0, tag: .setup)
             let verdict = try mpi.receiveInts(from: 0, tag: .setup, capacity: 1 + 2 * mpi.size)
             guard verdict.first == 1, verdict.count == 1 + 2 * mpi.size else {
-                throw MPIPipelineError("rank \(mpi.rank): stopping, rank 0 found a problem (its message says which)")
+                throw MPIPipelineError("rank \(mpi.rank): stopped, rank 0 found a problem", reported: true)
             }
             let ranges = (0..<mpi.size).map { Int(verdict[1 + 2 * $0])..<Int(verdict[2 + 2 * $0]) }
             let layerCount = try opened.get().config.layers
@@ -138,7 +149,7 @@ public final class MPIPipeline {
         for r in 1..<max(mpi.size, 1) {
             let theirs = try mpi.receiveInts(from: r, tag: .setup, capacity: 2)
             if theirs.count != 2 || theirs[0] != 1 {
-                problems.append("rank \(r) cannot open \(path) (its error is printed above)")
+                problems.append("rank \(r) cannot open its model file (its error is printed above)")
             } else if let checksum, theirs[1] != checksum {
                 problems.append(String(format: "rank %d opened a different model file than rank 0 (header checksum %016llx, rank 0's %016llx): every rank must open the same file",
                                        r, UInt64(bitPattern: theirs[1]), UInt64(bitPattern: checksum)))
@@ -149,8 +160,9 @@ public final class MPIPipeline {
             do { placed = try placement(model: model, ranks: mpi.size, options: options) } catch { problems.append("\(error)") }
         }
         let verdict: [Int64] = placed.map { p in [1] + p.layers.flatMap { [Int64($0.lowerBound), Int64($0.upperBound)] } } ?? [0]
+        if !problems.isEmpty { FileHandle.standardError.write(Data(problems.map { "error: \($0)\n" }.joined().utf8)) }
         for r in 1..<max(mpi.size, 1) { try mpi.send(verdict, to: r, tag: .setup) }
-        guard let placed else { throw MPIPipelineError(problems.joined(separator: "; ")) }
+        guard let placed else { throw MPIPipelineError(problems.joined(separator: "; "), reported: true) }
         return (placed.layers, placed)
     }
 
@@ -184,7 +196,7 @@ public final class MPIPipeline {
         let h = model.config.hidden
         let maxRows = stage.capacity
         while true {
-            let header = try mpi.receiveInts(from: rank - 1, tag: .header, capacity: 6 + 2 * maxRows)
+            let header = try mpi.receiveInts(from: rank - 1, tag: .header, capacity: 7 + 2 * maxRows)
             guard let op = header.first else { throw MPIPipelineError("rank \(rank): empty header from rank \(rank - 1)") }
             if op == 0 {
                 try next?.send([0], headerTag: .header, payloadTag: .hidden)
@@ -192,7 +204,7 @@ public final class MPIPipeline {
                 try sendTimings()
                 return
             }
-            let (chunk, all) = try MPIPipeline.decodeHeader(header, maxRows: maxRows)
+            let (chunk, all, phase) = try MPIPipeline.decodeHeader(header, maxRows: maxRows)
             let x = try mpi.receiveFloats(from: rank - 1, tag: .hidden, capacity: chunk.rows * h)
             guard x.count == chunk.rows * h else {
                 throw MPIPipelineError("rank \(rank): rank \(rank - 1) sent \(x.count) hidden values for \(chunk.rows) rows of \(h)")
@@ -201,34 +213,33 @@ public final class MPIPipeline {
             let out = try stage.run(x, chunk)
             if stage.makesLogits {
                 let logits = try stage.logits(out, chunk, all: all)
-                record(rows: chunk.rows, since: begin)
+                record(phase, since: begin)
                 try toDriver!.send([Int64(chunk.sequence), Int64(all ? chunk.rows : 1)], logits, headerTag: .result, payloadTag: .logits)
             } else {
-                record(rows: chunk.rows, since: begin)
+                record(phase, since: begin)
                 try next!.send(header, out, headerTag: .header, payloadTag: .hidden)
             }
         }
     }
 
-    private func record(rows: Int, since begin: UInt64) {
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9
-        if rows > 1 { timings.prefill.append(seconds) } else { timings.decode.append(seconds) }
+    private func record(_ phase: Int, since begin: UInt64) {
+        timings.seconds[phase].append(Double(DispatchTime.now().uptimeNanoseconds - begin) * 1e-9)
     }
 
     private func sendTimings() throws {
-        try toDriverOrZero().send([Int64(timings.prefill.count), Int64(timings.decode.count)],
-                                  (timings.prefill + timings.decode).map { Float($0) }, headerTag: .report, payloadTag: .report)
+        try toDriverOrZero().send(timings.seconds.map { Int64($0.count) }, timings.seconds.flatMap { $0.map { Float($0) } },
+                                  headerTag: .report, payloadTag: .report)
         try toDriverOrZero().finish()
     }
 
     private lazy var reportChannel = OutgoingChannel(to: 0)
     private func toDriverOrZero() -> OutgoingChannel { toDriver ?? reportChannel }
 
-    static func decodeHeader(_ h: [Int64], maxRows: Int) throws -> (StageChunk, Bool) {
-        guard h.count >= 6 else { throw MPIPipelineError("a chunk header of \(h.count) values is too short") }
+    static func decodeHeader(_ h: [Int64], maxRows: Int) throws -> (StageChunk, all: Bool, phase: Int) {
+        guard h.count >= 7 else { throw MPIPipelineError("a chunk header of \(h.count) values is too short") }
         let rows = Int(clamping: h[4])
-        guard rows >= 1, rows <= maxRows, h.count == 6 + 2 * rows else {
-            throw MPIPipelineError("a chunk header names \(h[4]) rows (at most \(maxRows)) in \(h.count) values")
+        guard rows >= 1, rows <= maxRows, h.count == 7 + 2 * rows, (0..<Int64(StageTimings.phases)).contains(h[6]) else {
+            throw MPIPipelineError("a chunk header names \(h[4]) rows (at most \(maxRows)) and phase \(h[6]) in \(h.count) values")
         }
         func int32s(_ r: Range<Int>) throws -> [Int32] {
             try h[r].map { v in
@@ -236,13 +247,13 @@ public final class MPIPipeline {
                 return x
             }
         }
-        let chunk = StageChunk(sequence: Int(clamping: h[1]), start: Int(clamping: h[2]), positions: try int32s(6..<(6 + rows)),
-                               blocks: try int32s((6 + rows)..<(6 + 2 * rows)), bidirectionalLength: Int(clamping: h[3]))
-        return (chunk, h[5] != 0)
+        let chunk = StageChunk(sequence: Int(clamping: h[1]), start: Int(clamping: h[2]), positions: try int32s(7..<(7 + rows)),
+                               blocks: try int32s((7 + rows)..<(7 + 2 * rows)), bidirectionalLength: Int(clamping: h[3]))
+        return (chunk, h[5] != 0, Int(h[6]))
     }
 
-    static func encodeHeader(_ c: StageChunk, all: Bool) -> [Int64] {
-        [1, Int64(c.sequence), Int64(c.start), Int64(c.bidirectionalLength), Int64(c.rows), all ? 1 : 0]
+    static func encodeHeader(_ c: StageChunk, all: Bool, phase: Int) -> [Int64] {
+        [1, Int64(c.sequence), Int64(c.start), Int64(c.bidirectionalLength), Int64(c.rows), all ? 1 : 0, Int64(phase)]
             + c.positions.map { Int64($0) } + c.blocks.map { Int64($0) }
     }
 
@@ -262,17 +273,25 @@ public final class MPIPipeline {
         }
         let chunk = StageChunk(sequence: sequence, start: start, positions: positions, blocks: blocks,
                                bidirectionalLength: c.bidirectionalPrefix ? layout.bidirectionalLength : 0)
+        guard (0..<StageTimings.phases).contains(phase) else { throw MPIPipelineError("phase \(phase) outside 0..<\(StageTimings.phases)") }
         let begin = DispatchTime.now().uptimeNanoseconds
         let out = try stage.run(try stage.embed(ids, sequence: sequence), chunk)
+        let rows = allLogits ? chunk.rows : 1
         if let next {
-            record(rows: chunk.rows, since: begin)
-            try next.send(MPIPipeline.encodeHeader(chunk, all: allLogits), out, headerTag: .header, payloadTag: .hidden)
+            record(phase, since: begin)
+            // the answer's receives first: the send below may wait for rank 1, which may wait for
+            // its successor, ... which may wait for rank 0 to take an earlier answer
+            let last = ranks - 1
+            let answer = (try PostedReceive<Int64>(capacity: 2, from: last, tag: .result),
+                          try PostedReceive<Float>(capacity: rows * c.vocab, from: last, tag: .logits))
+            inFlight.append((sequence, rows, answer))
+            try next.send(MPIPipeline.encodeHeader(chunk, all: allLogits, phase: phase), out, headerTag: .header, payloadTag: .hidden)
         } else {
             let logits = try stage.logits(out, chunk, all: allLogits)
-            record(rows: chunk.rows, since: begin)
+            record(phase, since: begin)
             localResults.append((sequence, logits))
+            inFlight.append((sequence, rows, nil))
         }
-        inFlight.append((sequence, chunk.rows, allLogits))
     }
 
     /// The logits of the oldest chunk not yet answered: (rows, vocab) for all logits, else (1, vocab).
@@ -280,14 +299,16 @@ public final class MPIPipeline {
         precondition(isDriver, "only rank 0 takes results")
         guard !inFlight.isEmpty else { throw MPIPipelineError("no chunk is in flight") }
         let expected = inFlight.removeFirst()
-        if !localResults.isEmpty { return localResults.removeFirst() }
-        let last = ranks - 1, rows = expected.all ? expected.rows : 1, vocab = model.config.vocab
-        let header = try mpi.receiveInts(from: last, tag: .result, capacity: 2)
-        guard header == [Int64(expected.sequence), Int64(rows)] else {
-            throw MPIPipelineError("rank \(last) answered \(header) where sequence \(expected.sequence) with \(rows) rows was next")
+        guard let answer = expected.answer else { return localResults.removeFirst() }
+        let last = ranks - 1
+        let header = try answer.header.wait()
+        guard header == [Int64(expected.sequence), Int64(expected.rows)] else {
+            throw MPIPipelineError("rank \(last) answered \(header) where sequence \(expected.sequence) with \(expected.rows) rows was next")
         }
-        let logits = try mpi.receiveFloats(from: last, tag: .logits, capacity: rows * vocab)
-        guard logits.count == rows * vocab else { throw MPIPipelineError("rank \(last) sent \(logits.count) logits for \(rows) rows") }
+        let logits = try answer.logits.wait()
+        guard logits.count == expected.rows * model.config.vocab else {
+            throw MPIPipelineError("rank \(last) sent \(logits.count) logits for \(expected.rows) rows")
+        }
         return (expected.sequence, logits)
     }
 
@@ -301,12 +322,19 @@ public final class MPIPipeline {
         try next.finish()
         var all = [timings]
         for r in 1..<ranks {
-            let counts = try mpi.receiveInts(from: r, tag: .report, capacity: 2)
-            guard counts.count == 2, counts.allSatisfy({ $0 >= 0 && $0 < 1 << 30 }) else { throw MPIPipelineError("rank \(r) sent bad timings") }
-            let n = Int(counts[0] + counts[1])
+            let counts = try mpi.receiveInts(from: r, tag: .report, capacity: StageTimings.phases)
+            guard counts.count == StageTimings.phases, counts.allSatisfy({ $0 >= 0 && $0 < 1 << 26 }) else {
+                throw MPIPipelineError("rank \(r) sent bad timings")
+            }
+            let n = Int(counts.reduce(0, +))
             let values = try mpi.receiveFloats(from: r, tag: .report, capacity: n).map(Double.init)
             guard values.count == n else { throw MPIPipelineError("rank \(r) sent \(values.count) timings, not \(n)") }
-            all.append(StageTimings(prefill: Array(values[0..<Int(counts[0])]), decode: Array(values[Int(counts[0])...])))
+            var t = StageTimings(), offset = 0
+            for (phase, count) in counts.enumerated() {
+                t.seconds[phase] = Array(values[offset..<(offset + Int(count))])
+                offset += Int(count)
+            }
+            all.append(t)
         }
         return all
     }

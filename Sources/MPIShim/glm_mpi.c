@@ -1,11 +1,11 @@
 /*
  * glm_mpi.c — the MPI shim (glm_mpi.h). Point-to-point transfers are
  * non-blocking requests completed by polite_wait: MPI_Test, then a sleep that
- * grows from 20 us to 1 ms while nothing arrives. MPI's own blocking calls spin
- * on the core, and a stage that waits for its input would take CPU time from
- * the stages that compute when several ranks share a machine; the 1 ms cap is
- * small against a layer's time (milliseconds for the tiny test models, about
- * 0.1 s for a GLM-130B layer).
+ * grows from 20 us to about 0.3 ms while nothing arrives. MPI's own blocking
+ * calls spin on the core, and a stage that waits for its input would take CPU
+ * time from the stages that compute when several ranks share a machine; the
+ * cap is small against a GLM-130B layer's time (about 0.1 s), though not
+ * against a tiny test model's (a fraction of a millisecond).
  */
 #include "glm_mpi.h"
 
@@ -48,7 +48,7 @@ static int polite_wait(MPI_Request *request, MPI_Status *status) {
         if (done) return MPI_SUCCESS;
         struct timespec pause = {0, sleep_ns};
         nanosleep(&pause, NULL);
-        if (sleep_ns < 1000000) sleep_ns *= 2;
+        if (sleep_ns < 250000) sleep_ns *= 2;
     }
 }
 
@@ -73,13 +73,16 @@ static int recv_values(void *data, int capacity, MPI_Datatype type, int source, 
 
 struct glm_mpi_request {
     MPI_Request request;
+    MPI_Datatype type;
 };
 
-static int isend_values(const void *data, int count, MPI_Datatype type, int dest, int tag, glm_mpi_request **out) {
+static int start_request(void *data, int count, MPI_Datatype type, int peer, int tag, int receive, glm_mpi_request **out) {
     *out = NULL;
     glm_mpi_request *pending = malloc(sizeof *pending);
     if (!pending) return MPI_ERR_NO_MEM;
-    int rc = MPI_Isend(data, count, type, dest, tag, MPI_COMM_WORLD, &pending->request);
+    pending->type = type;
+    int rc = receive ? MPI_Irecv(data, count, type, peer, tag, MPI_COMM_WORLD, &pending->request)
+                     : MPI_Isend(data, count, type, peer, tag, MPI_COMM_WORLD, &pending->request);
     if (rc != MPI_SUCCESS) {
         free(pending);
         return rc;
@@ -89,16 +92,27 @@ static int isend_values(const void *data, int count, MPI_Datatype type, int dest
 }
 
 int glm_mpi_isend_floats(const float *data, int count, int dest, int tag, glm_mpi_request **request) {
-    return isend_values(data, count, MPI_FLOAT, dest, tag, request);
+    return start_request((void *)data, count, MPI_FLOAT, dest, tag, 0, request);
 }
 
 int glm_mpi_isend_int64s(const int64_t *data, int count, int dest, int tag, glm_mpi_request **request) {
-    return isend_values(data, count, MPI_INT64_T, dest, tag, request);
+    return start_request((void *)data, count, MPI_INT64_T, dest, tag, 0, request);
 }
 
-int glm_mpi_wait(glm_mpi_request *request) {
+int glm_mpi_irecv_floats(float *data, int capacity, int source, int tag, glm_mpi_request **request) {
+    return start_request(data, capacity, MPI_FLOAT, source, tag, 1, request);
+}
+
+int glm_mpi_irecv_int64s(int64_t *data, int capacity, int source, int tag, glm_mpi_request **request) {
+    return start_request(data, capacity, MPI_INT64_T, source, tag, 1, request);
+}
+
+int glm_mpi_wait(glm_mpi_request *request, int *received) {
+    if (received) *received = 0;
     if (!request) return MPI_SUCCESS;
-    int rc = polite_wait(&request->request, MPI_STATUS_IGNORE);
+    MPI_Status status;
+    int rc = polite_wait(&request->request, &status);
+    if (rc == MPI_SUCCESS && received) rc = MPI_Get_count(&status, request->type, received);
     free(request);
     return rc;
 }

@@ -50,7 +50,12 @@ struct MPIOptions: ParsableArguments {
         options.memoryPerRank = memoryPerRank.flatMap(RankPlacement.parseBytes)
         options.fusion = !runtime.noFusion
         options.kvType = runtime.kvType
-        let pipeline = try MPIPipeline.start(modelPath: model, kernels: { try runtime.kernelSet() }, options: options)
+        let pipeline: MPIPipeline
+        do {
+            pipeline = try MPIPipeline.start(modelPath: model, kernels: { try runtime.kernelSet() }, options: options)
+        } catch let error as MPIPipelineError where error.reported {
+            throw ExitCode.failure
+        }
         defer { pipeline.finalize() }
         guard pipeline.isDriver else { return pipeline.serve() }
         if runtime.verbose, let placement = pipeline.placement {

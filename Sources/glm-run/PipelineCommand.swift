@@ -4,6 +4,8 @@
 
 import ArgumentParser
 import Foundation
+import GLMBench
+import GLMDistributed
 import GLMRuntime
 import KernelBridge
 
@@ -11,7 +13,7 @@ struct PipelineCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline",
         abstract: "Plan pipeline stages for a model and simulate schedules.",
-        subcommands: [PipelinePlanCommand.self, PipelineSimulateCommand.self, PipelineRunCommand.self]
+        subcommands: [PipelinePlanCommand.self, PipelineSimulateCommand.self, PipelineRunCommand.self, PipelineSyntheticCommand.self]
     )
 }
 
@@ -60,10 +62,23 @@ struct PipelineModelOptions: ParsableArguments {
 }
 
 struct PipelinePlanCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plan", abstract: "Split the model into stages, minimising the slowest stage.")
+    static let configuration = CommandConfiguration(
+        commandName: "plan", abstract: "Split the model into stages, minimising the slowest stage.",
+        discussion: """
+        With --ranks: the placement that `mpirun -np RANKS glm-run ... --mpi` runs, one stage per \
+        machine, each machine's weights and KV caches within --memory-per-rank, and the predicted \
+        tokens per second (decode costs; --tokens N adds a prefill figure).
+        """
+    )
     @OptionGroup var options: PipelineModelOptions
+    @Option(help: "Plan for this many MPI ranks (machines), with their memory and KV caches, instead of --stages.") var ranks: Int?
+    @Option(help: "With --ranks: memory each rank may use, e.g. 22GiB (default: no limit).") var memoryPerRank: String?
+    @Option(help: "With --ranks: tokens each sequence's KV cache holds (default: the model's context).") var context: Int?
+    @Option(help: "With --ranks: sequences each rank holds caches for.") var sequences = 1
+    @Option(help: "With --ranks: the KV cache type, f32 or f16.") var kvType: KVCacheType = .default
 
     func run() throws {
+        if let ranks { return try planRanks(ranks) }
         let (items, plan) = try options.plan()
         struct Stage: Encodable { let stage: Int; let layers: Int; let embedding: Bool; let output: Bool; let seconds: Double; let gigabytes: Double }
         let stages = plan.stages.enumerated().map { i, r in
@@ -85,6 +100,56 @@ struct PipelinePlanCommand: ParsableCommand {
         }
         print(String(format: "layers per stage: %@; slowest stage %.4f s; balance %.1f%% (mean / slowest); largest stage %.2f GB",
                      stages.map { String($0.layers) }.joined(separator: ", "), plan.slowestSeconds, plan.balance * 100, plan.largestBytes / 1e9))
+    }
+}
+
+extension PipelinePlanCommand {
+    /// The --ranks placement and its predicted throughput.
+    func planRanks(_ ranks: Int) throws {
+        guard (1...1024).contains(ranks), (1...4096).contains(sequences) else { throw ValidationError("--ranks must be in 1...1024 and --sequences in 1...4096") }
+        let budget = try memoryPerRank.map { text -> Double in
+            guard let bytes = RankPlacement.parseBytes(text) else { throw ValidationError("--memory-per-rank must be a size such as 22GiB, not '\(text)'") }
+            return bytes
+        }
+        let c = try options.config()
+        let capacity = min(context ?? c.contextLength, c.contextLength)
+        guard capacity > 0 else { throw ValidationError("--context must be positive") }
+        let rates = try options.rates()
+        let decode = CostModel.items(c, tokens: 1, bitsPerWeight: options.bits, rates: rates)
+        let kv = Double(kvType.bytes(config: c, capacity: capacity, layers: 1)) * Double(sequences)
+        let placement = try RankPlacement.place(items: decode, layerCount: c.layers, ranks: ranks, kvBytesPerLayer: kv, memoryPerRank: budget)
+        let prefill = options.tokens > 1 ? CostModel.items(c, tokens: options.tokens, bitsPerWeight: options.bits, rates: rates) : nil
+        let prefillSeconds = prefill.map { items in placement.plan.stages.map { r in r.reduce(0) { $0 + items[$1].seconds } } }
+        let oneSequence = 1 / placement.seconds.reduce(0, +), batched = 1 / (placement.seconds.max() ?? 1)
+        if options.json {
+            struct Rank: Encodable { let rank: Int; let first_layer: Int; let layers: Int; let embedding: Bool; let output: Bool; let decode_s: Double; let gigabytes: Double }
+            struct Output: Encodable { let ranks: [Rank]; let decode_tokens_per_s_one_sequence: Double; let decode_tokens_per_s_batched: Double
+                let prefill_tokens_per_s: Double?; let memory_per_rank_gb: Double? }
+            let rows = placement.layers.enumerated().map { i, l in
+                Rank(rank: i, first_layer: l.lowerBound, layers: l.count, embedding: i == 0, output: i == ranks - 1,
+                     decode_s: placement.seconds[i], gigabytes: placement.bytes[i] / 1e9)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let o = Output(ranks: rows, decode_tokens_per_s_one_sequence: oneSequence, decode_tokens_per_s_batched: batched,
+                           prefill_tokens_per_s: prefillSeconds.map { Double(options.tokens) / ($0.max() ?? 1) }, memory_per_rank_gb: budget.map { $0 / 1e9 })
+            return print(String(decoding: try encoder.encode(o), as: UTF8.self))
+        }
+        print(String(format: "%@ on %d ranks, %@ weights at %.1f bits, %@ KV cache of %d tokens x %d sequence(s)%@:",
+                     options.model, ranks, "\(c.layers)-layer", options.bits, kvType.rawValue, capacity, sequences,
+                     budget.map { String(format: ", at most %.2f GB per rank", $0 / 1e9) } ?? ""))
+        for (i, layers) in placement.layers.enumerated() {
+            let extras = [i == 0 ? "embedding" : nil, i == ranks - 1 ? "output layer" : nil].compactMap { $0 }
+            print(String(format: "rank %d: layers %2d..<%-2d (%2d)%@  %8.4f s/token  %7.2f GB", i, layers.lowerBound, layers.upperBound, layers.count,
+                         extras.isEmpty ? "" : " + " + extras.joined(separator: " + "), placement.seconds[i], placement.bytes[i] / 1e9))
+        }
+        print(String(format: "predicted decode: %.2f tokens/s for one sequence (each token passes every rank in turn: %d of %d ranks idle at any time); %.2f tokens/s with %d or more sequences in flight (pipelined, the slowest rank binds)",
+                     oneSequence, ranks - 1, ranks, batched, ranks))
+        if let prefillSeconds {
+            print(String(format: "predicted prefill of %d-token prompts in micro-batches: %.1f tokens/s (the slowest rank binds)",
+                         options.tokens, Double(options.tokens) / (prefillSeconds.max() ?? 1)))
+        }
+        print(String(format: "rates: %.0f GFLOP/s, %.0f GB/s per machine (--bench-results FILE for a machine's own)", rates.flopsPerSecond / 1e9, rates.bytesPerSecond / 1e9))
     }
 }
 
@@ -126,15 +191,25 @@ struct PipelineRunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a model's prompt passes pipelined on this machine and compare with the simulator.",
-        discussion: "Stages are threads bound to their own physical cores; micro-batches are independent prompts."
+        discussion: """
+        Stages are threads bound to their own physical cores; micro-batches are independent prompts. \
+        With --mpi (under mpirun) the stages are the job's ranks instead, each holding only its layers: \
+        the prompts prefill as micro-batches, then every sequence decodes --decode-steps tokens \
+        pipelined (the ranks work on different sequences at once), then one sequence alone; each \
+        phase is compared with the simulator fed with the stage times the ranks measured.
+        """
     )
     @Argument(help: "The model file (.gguf).") var model: String
     @Option(help: "Pipeline stages.") var stages = 2
     @Option(help: "Micro-batches (prompts).") var microBatches = 8
     @Option(help: "Tokens per prompt.") var tokens = 64
+    @Option(help: "With --mpi: tokens each sequence then decodes, pipelined over the sequences, and again for one sequence alone.") var decodeSteps = 8
     @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var distributed: MPIOptions
+    @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
+        if distributed.mpi { return try runMPI() }
         let glm = try loadModel(model)
         let cores = try Topology.query().cores
         guard stages > 0, stages <= glm.config.layers, (1...4096).contains(microBatches), tokens > 2, tokens <= glm.config.contextLength else {
@@ -176,5 +251,38 @@ struct PipelineRunCommand: ParsableCommand {
                          sequential.seconds, identical ? "yes" : "NO"))
         }
         if !identical { throw ExitCode(1) }
+    }
+}
+
+struct PipelineSyntheticCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synthetic",
+        abstract: "Write a model file of a named configuration's shape with random weights (for pipeline and MPI measurements).",
+        discussion: "Norm weights are 1 and biases 0; the file has no tokenizer (drive it with token ids: logits, pipeline run)."
+    )
+    @Argument(help: "A named configuration: \(Architectures.presetNames.joined(separator: ", ")).") var preset: String
+    @Option(help: "Layers (default: the configuration's own).") var layers: Int?
+    @Option(help: "Weight type of the matrices: q4_0, q8_0, f16 or f32.") var type = "q4_0"
+    @Option(name: .shortAndLong, help: "The model file to write.") var output: String
+
+    func run() throws {
+        guard var c = CostModel.named(preset) else {
+            throw ValidationError("unknown configuration '\(preset)' (known: \(Architectures.presetNames.joined(separator: ", ")))")
+        }
+        guard let stored = GGUFTensorType.allCases.first(where: { $0.name == type }) else {
+            throw ValidationError("--type must be one of \(GGUFTensorType.allCases.map(\.name).joined(separator: ", "))")
+        }
+        if let layers {
+            guard (1...1000).contains(layers) else { throw ValidationError("--layers must be in 1...1000") }
+            c.layers = layers
+        }
+        try c.validate(source: preset)
+        let start = DispatchTime.now().uptimeNanoseconds
+        try SyntheticModelFile.write(c, type: stored, to: output) { name, i, n in
+            if i % 8 == 0 || i == n - 1 { printError("[\(i + 1)/\(n)] \(name)") }
+        }
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        printError(String(format: "wrote %@: %d layers of %@, %.2f GB in %.0f s", output, c.layers, preset, Double(bytes) / 1e9,
+                          Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9))
     }
 }

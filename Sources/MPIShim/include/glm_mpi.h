@@ -36,8 +36,15 @@ int glm_mpi_send_int64s(const int64_t *data, int count, int dest, int tag);
 typedef struct glm_mpi_request glm_mpi_request;
 int glm_mpi_isend_floats(const float *data, int count, int dest, int tag, glm_mpi_request **request);
 int glm_mpi_isend_int64s(const int64_t *data, int count, int dest, int tag, glm_mpi_request **request);
-/* Waits for a send started above to finish and frees it (also when it failed). */
-int glm_mpi_wait(glm_mpi_request *request);
+/* A receive posted ahead (into data, at most capacity values): rank 0 posts the receive
+ * of each chunk's logits when it submits the chunk, so the last rank's send completes
+ * whatever rank 0 is doing; without it, a ring of ranks each waiting for its send
+ * could deadlock. */
+int glm_mpi_irecv_floats(float *data, int capacity, int source, int tag, glm_mpi_request **request);
+int glm_mpi_irecv_int64s(int64_t *data, int capacity, int source, int tag, glm_mpi_request **request);
+/* Waits for a send or receive started above to finish and frees it (also when it
+ * failed). For a receive, *received is how many values came (received may be NULL). */
+int glm_mpi_wait(glm_mpi_request *request, int *received);
 
 /* Receives at most capacity values from rank source with tag; *received is how many came. */
 int glm_mpi_recv_floats(float *data, int capacity, int source, int tag, int *received);
