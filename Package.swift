@@ -68,7 +68,7 @@ let package = Package(
         // Both test targets read the golden data in Tests/Fixtures (copied from
         // the model authors' reference runs), so a clean clone tests itself.
         .testTarget(name: "KernelTests", dependencies: ["KernelBridge", "GLMRuntime"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime", "GLMBench", "FuzzTargets"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["KernelBridge", "GLMRuntime", "GLMBench", "FuzzTargets", "GLMDistributed"]),
         // Fuzz targets over every parser of untrusted input (scripts/fuzz runs
         // them under libFuzzer; RuntimeTests replays their committed corpora).
         .target(name: "FuzzTargets", dependencies: ["GLMRuntime"], path: "Tests/FuzzTargets"),
