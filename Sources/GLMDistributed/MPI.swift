@@ -60,34 +60,36 @@ public final class MPI {
     }
 
     public func send(_ values: [Float], to dest: Int, tag: MPITag) throws {
-        let n = try MPI.count(values.count, "send")
-        let rc = values.withUnsafeBufferPointer { glm_mpi_send_floats($0.baseAddress, n, Int32(dest), tag.rawValue) }
-        guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
+        try send(values, to: dest, tag: tag) { glm_mpi_send_floats($0, $1, $2, $3) }
     }
 
     public func send(_ values: [Int64], to dest: Int, tag: MPITag) throws {
-        let n = try MPI.count(values.count, "send")
-        let rc = values.withUnsafeBufferPointer { glm_mpi_send_int64s($0.baseAddress, n, Int32(dest), tag.rawValue) }
-        guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
+        try send(values, to: dest, tag: tag) { glm_mpi_send_int64s($0, $1, $2, $3) }
     }
 
     /// Receives at most `capacity` floats from `source`.
     public func receiveFloats(from source: Int, tag: MPITag, capacity: Int) throws -> [Float] {
-        let n = try MPI.count(capacity, "receive")
-        var received: Int32 = 0
-        var values = [Float](repeating: 0, count: capacity)
-        let rc = values.withUnsafeMutableBufferPointer { glm_mpi_recv_floats($0.baseAddress, n, Int32(source), tag.rawValue, &received) }
-        guard rc == 0 else { throw MPIError(code: rc, doing: "receive from rank \(source)") }
-        values.removeLast(capacity - Int(received))
-        return values
+        try receive(capacity: capacity, from: source, tag: tag, zero: 0) { glm_mpi_recv_floats($0, $1, $2, $3, $4) }
     }
 
     /// Receives at most `capacity` int64s from `source`.
     public func receiveInts(from source: Int, tag: MPITag, capacity: Int) throws -> [Int64] {
+        try receive(capacity: capacity, from: source, tag: tag, zero: 0) { glm_mpi_recv_int64s($0, $1, $2, $3, $4) }
+    }
+
+    private func send<T>(_ values: [T], to dest: Int, tag: MPITag,
+                         _ call: (UnsafePointer<T>?, Int32, Int32, Int32) -> Int32) throws {
+        let n = try MPI.count(values.count, "send")
+        let rc = values.withUnsafeBufferPointer { call($0.baseAddress, n, Int32(dest), tag.rawValue) }
+        guard rc == 0 else { throw MPIError(code: rc, doing: "send to rank \(dest)") }
+    }
+
+    private func receive<T>(capacity: Int, from source: Int, tag: MPITag, zero: T,
+                            _ call: (UnsafeMutablePointer<T>?, Int32, Int32, Int32, UnsafeMutablePointer<Int32>) -> Int32) throws -> [T] {
         let n = try MPI.count(capacity, "receive")
         var received: Int32 = 0
-        var values = [Int64](repeating: 0, count: capacity)
-        let rc = values.withUnsafeMutableBufferPointer { glm_mpi_recv_int64s($0.baseAddress, n, Int32(source), tag.rawValue, &received) }
+        var values = [T](repeating: zero, count: capacity)
+        let rc = values.withUnsafeMutableBufferPointer { call($0.baseAddress, n, Int32(source), tag.rawValue, &received) }
         guard rc == 0 else { throw MPIError(code: rc, doing: "receive from rank \(source)") }
         values.removeLast(capacity - Int(received))
         return values

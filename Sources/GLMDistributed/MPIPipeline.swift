@@ -119,7 +119,7 @@ public final class MPIPipeline {
             MPIPipeline.fail(mpi: mpi, error)
         }
         next = mpi.rank + 1 < mpi.size ? OutgoingChannel(to: mpi.rank + 1) : nil
-        toDriver = mpi.rank == mpi.size - 1 && mpi.rank != 0 ? OutgoingChannel(to: 0) : nil
+        toDriver = mpi.rank != 0 ? OutgoingChannel(to: 0) : nil
     }
 
     /// Steps 1 and 2 of start-up: every rank returns the layers of every rank (rank 0 also
@@ -135,8 +135,13 @@ public final class MPIPipeline {
             guard verdict.first == 1, verdict.count == 1 + 2 * mpi.size else {
                 throw MPIPipelineError("rank \(mpi.rank): stopped, rank 0 found a problem", reported: true)
             }
-            let ranges = (0..<mpi.size).map { Int(verdict[1 + 2 * $0])..<Int(verdict[2 + 2 * $0]) }
             let layerCount = try opened.get().config.layers
+            // checked before a Range is made of them (lower > upper would trap)
+            let bounds = (0..<mpi.size).map { (Int(verdict[1 + 2 * $0]), Int(verdict[2 + 2 * $0])) }
+            guard bounds.allSatisfy({ 0 <= $0.0 && $0.0 <= $0.1 && $0.1 <= layerCount }) else {
+                fail(mpi: mpi, MPIPipelineError("rank 0 sent a placement outside the model's \(layerCount) layers"))
+            }
+            let ranges = bounds.map { $0.0..<$0.1 }
             guard ranges.first?.lowerBound == 0, ranges.last?.upperBound == layerCount,
                   ranges.dropFirst().dropLast().allSatisfy({ !$0.isEmpty }),
                   zip(ranges, ranges.dropFirst()).allSatisfy({ $0.upperBound == $1.lowerBound }) else {
@@ -227,13 +232,10 @@ public final class MPIPipeline {
     }
 
     private func sendTimings() throws {
-        try toDriverOrZero().send(timings.seconds.map { Int64($0.count) }, timings.seconds.flatMap { $0.map { Float($0) } },
-                                  headerTag: .report, payloadTag: .report)
-        try toDriverOrZero().finish()
+        try toDriver!.send(timings.seconds.map { Int64($0.count) }, timings.seconds.flatMap { $0.map { Float($0) } },
+                           headerTag: .report, payloadTag: .report)
+        try toDriver!.finish()
     }
-
-    private lazy var reportChannel = OutgoingChannel(to: 0)
-    private func toDriverOrZero() -> OutgoingChannel { toDriver ?? reportChannel }
 
     static func decodeHeader(_ h: [Int64], maxRows: Int) throws -> (StageChunk, all: Bool, phase: Int) {
         guard h.count >= 7 else { throw MPIPipelineError("a chunk header of \(h.count) values is too short") }
@@ -265,14 +267,7 @@ public final class MPIPipeline {
         precondition(isDriver, "only rank 0 submits")
         guard !stopped else { throw MPIPipelineError("the pipeline is stopped") }
         let c = model.config
-        var positions: [Int32] = [], blocks: [Int32] = []
-        for t in start..<(start + ids.count) {
-            let (p, b) = model.architecture.positions(at: t, layout: layout)
-            positions.append(p)
-            blocks.append(b)
-        }
-        let chunk = StageChunk(sequence: sequence, start: start, positions: positions, blocks: blocks,
-                               bidirectionalLength: c.bidirectionalPrefix ? layout.bidirectionalLength : 0)
+        let chunk = StageChunk(model: model, sequence: sequence, start: start, count: ids.count, layout: layout)
         guard (0..<StageTimings.phases).contains(phase) else { throw MPIPipelineError("phase \(phase) outside 0..<\(StageTimings.phases)") }
         let begin = DispatchTime.now().uptimeNanoseconds
         let out = try stage.run(try stage.embed(ids, sequence: sequence), chunk)

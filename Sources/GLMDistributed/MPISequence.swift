@@ -45,10 +45,7 @@ public final class MPISequence: SequenceForwarding {
     }
 
     public func forward(_ ids: [Int32], allLogits: Bool, layout promptLayout: PromptLayout?) throws -> [Float] {
-        let c = pipeline.model.config
-        guard !ids.isEmpty else { throw GenerationError.invalidArgument("no tokens to run") }
-        guard length + ids.count <= capacity else { throw GenerationError.contextFull(needed: length + ids.count, capacity: capacity) }
-        if layout == nil { layout = promptLayout ?? PromptLayout(ids: ids, tokens: c.tokens) }
+        if layout == nil, let promptLayout { layout = promptLayout }
         try submit(ids, allLogits: allLogits)
         return try result()
     }
@@ -56,6 +53,7 @@ public final class MPISequence: SequenceForwarding {
     /// Sends `ids` into the pipeline without waiting for their logits (pipelined decode
     /// of several sequences); result() takes them. The first chunk must be the prompt.
     public func submit(_ ids: [Int32], allLogits: Bool = false) throws {
+        guard !ids.isEmpty else { throw GenerationError.invalidArgument("no tokens to run") }
         if layout == nil { layout = PromptLayout(ids: ids, tokens: pipeline.model.config.tokens) }
         guard length + ids.count <= capacity else { throw GenerationError.contextFull(needed: length + ids.count, capacity: capacity) }
         try pipeline.submit(sequence: sequence, ids: ids, start: length, layout: layout!, allLogits: allLogits)

@@ -14,8 +14,8 @@ import GLMRuntime
 
 extension PipelineRunCommand {
     func runMPI() throws {
-        guard (1...4096).contains(microBatches), tokens > 2, (1...100_000).contains(decodeSteps) else {
-            throw ValidationError("need micro-batches in 1...4096, tokens > 2 and decode steps in 1...100000")
+        guard (1...4096).contains(microBatches), (3...(1 << 20)).contains(tokens), (1...100_000).contains(decodeSteps) else {
+            throw ValidationError("need micro-batches in 1...4096, tokens in 3...2^20 and decode steps in 1...100000")
         }
         try distributed.run(model: model, runtime: runtime, sequences: microBatches, capacity: tokens + 2 * decodeSteps) { pipeline in
             let c = pipeline.model.config

@@ -38,10 +38,32 @@ def check(condition, what):
         failures.append(what)
 
 
+def stop_job(job):
+    """Ends an mpirun and every rank it started: SIGTERM (mpirun passes it on), then SIGKILL."""
+    if job.poll() is None:
+        job.terminate()
+        try:
+            job.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            job.kill()
+    for pid in ranks_alive():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def run(args, timeout=120):
+    """Runs a command to its end, or stops it (and its ranks) after `timeout` seconds."""
     start = time.monotonic()
-    p = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=timeout)
-    return p, time.monotonic() - start
+    job = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = job.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_job(job)
+        out, err = job.communicate()
+        err += f"\n(stopped after {timeout} s)"
+    return subprocess.CompletedProcess(args, job.returncode, out, err), time.monotonic() - start
 
 
 def ranks_alive():
@@ -128,12 +150,14 @@ try:
     _, err = job.communicate(timeout=30)
     gone = time.monotonic() - killed_at
 except subprocess.TimeoutExpired:
-    job.kill()
+    stop_job(job)
     _, err = job.communicate()
     gone = float("inf")
 time.sleep(0.5)
+alive = ranks_alive()
+stop_job(job)  # nothing is left running, whatever the check below says
 report = [line for line in err.splitlines() if "rank 1" in line]
-check(victim is not None and job.returncode != 0 and gone < 10 and not ranks_alive() and report,
+check(victim is not None and job.returncode != 0 and gone < 10 and not alive and report,
       f"rank 1 killed while the pipeline works: every rank gone in {gone:.1f} s with mpirun's report: {report[:1]}")
 
 for name in os.listdir(tmp):

@@ -12,15 +12,7 @@ import Testing
 struct PipelineStageTests {
     /// Runs `ids` through stages holding `split` (layer ranges covering the model): the ranks' path.
     private func chained(_ stages: [PipelineStage], _ ids: [Int32], start: Int, layout: PromptLayout, all: Bool) throws -> [Float] {
-        let model = stages[0].model
-        var positions: [Int32] = [], blocks: [Int32] = []
-        for t in start..<(start + ids.count) {
-            let (p, b) = model.architecture.positions(at: t, layout: layout)
-            positions.append(p)
-            blocks.append(b)
-        }
-        let chunk = StageChunk(sequence: 0, start: start, positions: positions, blocks: blocks,
-                               bidirectionalLength: model.config.bidirectionalPrefix ? layout.bidirectionalLength : 0)
+        let chunk = StageChunk(model: stages[0].model, sequence: 0, start: start, count: ids.count, layout: layout)
         var x = try stages[0].embed(ids)
         for stage in stages { x = try stage.run(x, chunk) }
         return try stages.last!.logits(x, chunk, all: all)
@@ -56,14 +48,16 @@ struct PipelineStageTests {
         }
     }
 
-    @Test("a stage's KV cache holds only its own layers")
+    @Test("a stage's KV cache holds only its own layers, and runs them")
     func stageCache_holdsItsLayers() throws {
         let model = try ConvertedModels.model("glm-130b-tiny", .q4_row)
         let c = model.config
         let all = KVCacheType.f32.bytes(config: c, capacity: 100)
         #expect(KVCacheType.f32.bytes(config: c, capacity: 100, layers: 1) * c.layers == all)
-        let cache = try DenseKVCache(config: c, capacity: 100, layers: 1..<2)
-        #expect(cache.layers == 1..<2)
+        // a stage's session runs its layer against a cache that holds only that layer
+        let stage = try PipelineStage(model: model, layers: 1..<2, first: false, last: true, sequences: 1, capacity: 8, kernels: Kernels())
+        let chunk = StageChunk(sequence: 0, start: 0, positions: [0, 1], blocks: [0, 0], bidirectionalLength: 2)
+        #expect(try stage.run([Float](repeating: 0.5, count: 2 * c.hidden), chunk).count == 2 * c.hidden)
     }
 
     @Test("stages refuse ranges that are not theirs")

@@ -26,6 +26,19 @@ public struct StageChunk: Sendable, Equatable {
         self.blocks = blocks
         self.bidirectionalLength = bidirectionalLength
     }
+
+    /// The chunk of `count` tokens at cache indices [start, start + count) of a prompt with
+    /// `layout`, as the first stage derives it (what InferenceSession.forward uses).
+    public init(model: GLMModel, sequence: Int, start: Int, count: Int, layout: PromptLayout) {
+        var positions: [Int32] = [], blocks: [Int32] = []
+        for t in start..<(start + count) {
+            let (p, b) = model.architecture.positions(at: t, layout: layout)
+            positions.append(p)
+            blocks.append(b)
+        }
+        self.init(sequence: sequence, start: start, positions: positions, blocks: blocks,
+                  bidirectionalLength: model.config.bidirectionalPrefix ? layout.bidirectionalLength : 0)
+    }
 }
 
 public final class PipelineStage {
@@ -75,8 +88,9 @@ public final class PipelineStage {
         guard chunk.rows > 0, chunk.blocks.count == chunk.rows, x.count == chunk.rows * h else {
             throw GenerationError.invalidArgument("a chunk of \(chunk.rows) rows needs as many block positions and \(chunk.rows) x \(h) hidden values")
         }
-        guard chunk.start >= 0, chunk.start + chunk.rows <= capacity else {
-            throw GenerationError.contextFull(needed: chunk.start + chunk.rows, capacity: capacity)
+        // start comes from a message: compared without an addition that could overflow
+        guard chunk.start >= 0, chunk.start <= capacity - chunk.rows else {
+            throw GenerationError.contextFull(needed: chunk.start.addingReportingOverflow(chunk.rows).partialValue, capacity: capacity)
         }
         guard (0...(chunk.start + chunk.rows)).contains(chunk.bidirectionalLength) else {
             throw GenerationError.invalidArgument("bidirectional length \(chunk.bidirectionalLength) outside the sequence's \(chunk.start + chunk.rows) tokens")
